@@ -1,0 +1,38 @@
+"""Command-line interface. `main()` turns every user error into one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+
+from ..errors import LanternError
+from . import generate, train  # noqa: F401  (register their commands)
+from .app import app
+
+
+def main(argv: list[str] | None = None) -> int:
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="lantern", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:  # bad flags or arguments
+        hint = f" (see '{exc.ctx.command_path} --help')" if getattr(exc, "ctx", None) else ""
+        print(f"error: {exc.format_message()}{hint}", file=sys.stderr)
+        return 2
+    except LanternError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        print("interrupted", file=sys.stderr)
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+__all__ = ["app", "main", "run"]

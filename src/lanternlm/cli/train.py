@@ -1,0 +1,125 @@
+"""`lantern train`, `lantern quickstart`, `lantern eval`."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .app import app
+from .options import DEVICE, SET_OPTION
+
+QUICKSTART_PRESET = "shakespeare-char-cpu"
+
+
+def _print_result(result) -> None:
+    val = f"{result.val_loss:.4f}" if result.val_loss is not None else "n/a"
+    typer.echo(f"trained {result.steps} steps: val loss {val}, {result.ms_per_iter:.1f} ms/iter, "
+               f"{result.tokens_per_sec:,.0f} tokens/s -> {result.run_dir}")
+
+
+@app.command("train")
+def train_command(
+    out: Path = typer.Option(..., "--out", "-o", help="Run directory to create (or continue with --resume)."),
+    preset: Optional[str] = typer.Option(None, help="Preset name (see `lantern presets`)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="A TOML config file (e.g. a run's config.toml)."),
+    overrides: list[str] = SET_OPTION,
+    input: list[Path] = typer.Option([], "--input", "-i", metavar="FILE", help="Training text file(s), .txt or .gz [data.input]; default: bundled Tiny Shakespeare."),
+    val: Optional[Path] = typer.Option(None, "--val", help="Separate validation text [data.val_input]; default: the last data.val_fraction of the input."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its newest checkpoint."),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", help="Start from another run's weights, tokenizer and model shape (fine-tuning)."),
+    device: Optional[str] = DEVICE,
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Train a model: a preset or config, plus --set overrides, on your text or the bundled corpus."""
+    from ..config import apply_overrides, resolve_config
+    from ..runs import load_run_config
+    from ..train import train
+
+    cli_overrides = list(overrides)
+    if input:
+        cli_overrides.append("data.input=" + ",".join(str(p) for p in input))
+    if val:
+        cli_overrides.append(f"data.val_input={val}")
+    if device:
+        cli_overrides.append(f"train.device={device}")
+    if resume:
+        if preset or config or init_from:
+            raise typer.BadParameter("--resume continues a run with its own config; drop --preset/--config/--init-from")
+        run_config = apply_overrides(load_run_config(out), cli_overrides).validate()
+    else:
+        run_config = resolve_config(preset, str(config) if config else None, cli_overrides)
+    _print_result(train(run_config, out, resume=resume, init_from=init_from, quiet=quiet))
+
+
+@app.command("quickstart")
+def quickstart_command(
+    out: Path = typer.Option(Path("runs/quickstart"), "--out", "-o", help="Run directory."),
+    fresh: bool = typer.Option(False, "--fresh", help="Delete an earlier quickstart run in --out and train again."),
+    max_new_tokens: int = typer.Option(500, help="Length of the sample printed at the end."),
+    seed: int = typer.Option(1337, help="Sampling seed."),
+) -> None:
+    """Train the baby GPT (preset shakespeare-char-cpu) on bundled Tiny Shakespeare, then print a sample.
+
+    Running it again continues the run in --out (finishing at once if it is complete) unless --fresh.
+    """
+    from ..config import resolve_config
+    from ..runs import RunPaths, load_run, load_run_config
+    from ..train import train
+    from .generate import stream_to_terminal
+
+    paths = RunPaths(out)
+    if fresh and paths.root.exists():
+        if not paths.config.exists():
+            raise typer.BadParameter(f"{out} exists but is not a Lantern run; refusing to delete it")
+        shutil.rmtree(paths.root)
+    existing = paths.checkpoints.exists()
+    config = load_run_config(out) if existing else resolve_config(QUICKSTART_PRESET)
+    typer.echo(f"{'Continuing' if existing else 'Training'} the {QUICKSTART_PRESET} model in {out} ...")
+    _print_result(train(config, out, resume=existing))
+    run = load_run(out)
+    typer.echo(f"\n--- sample ({max_new_tokens} characters, temperature 0.8, seed {seed}) ---")
+    stream_to_terminal(run, "\n", max_new_tokens, temperature=0.8, top_k=0, seed=seed)
+
+
+@app.command("eval")
+def eval_command(
+    run: Path = typer.Argument(..., help="Run directory."),
+    input: Optional[Path] = typer.Option(None, "--input", "-i", help="Text to score; default: the run's own validation split."),
+    device: Optional[str] = DEVICE,
+) -> None:
+    """Score text with a trained model: mean loss (nats/token) and perplexity = exp(loss)."""
+    import torch
+
+    from ..data import TokenWindows, read_corpus, read_text, split_ids
+    from ..device import resolve_device
+    from ..eval import evaluate_windows
+    from ..runs import load_run
+
+    dev = resolve_device(device or "auto")
+    loaded = load_run(run, dev)
+    data_cfg = loaded.config.data
+    if input is not None:
+        data = TokenWindows(torch.tensor(loaded.tokenizer.encode(read_text(input)), dtype=torch.long), str(input))
+        source = str(input)
+    elif data_cfg.val_input:
+        data = TokenWindows(torch.tensor(loaded.tokenizer.encode(read_text(data_cfg.val_input)), dtype=torch.long))
+        source = data_cfg.val_input
+    else:
+        _, data = split_ids(loaded.tokenizer.encode(read_corpus(data_cfg.input)), data_cfg.val_fraction)
+        source = "the run's validation split"
+    result = evaluate_windows(loaded.model, data, loaded.config.model.block_size, dev)
+    typer.echo(f"{source}: loss {result.loss:.4f} nats/token, perplexity {result.perplexity:.3f} "
+               f"({result.tokens:,} tokens)")
+
+
+@app.command("presets")
+def presets_command() -> None:
+    """List the built-in presets."""
+    from ..config import load_preset, preset_names
+
+    for name in preset_names():
+        m = load_preset(name).model
+        typer.echo(f"{name:24} {m.n_layer} layers, {m.n_head} heads, {m.n_embd} dims, block {m.block_size}")

@@ -1,0 +1,261 @@
+"""The one configuration object: every hyper-parameter of a run, grouped as model / train / data.
+
+Presets are TOML files in `lanternlm/presets/`; `--set key=value` overrides any field (`n_layer=4` or
+`model.n_layer=4`); each run writes its resolved `config.toml`, which `--config` reads back.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .errors import LanternError
+
+
+@dataclass
+class ModelConfig:
+    """Shape of the network (the seeds' hyper-parameter table)."""
+
+    family: str = "gpt"  # decoder-only transformer
+    vocab_size: int = 0  # 0: taken from the tokenizer
+    block_size: int = 256  # context length / max positions
+    n_layer: int = 6
+    n_head: int = 6
+    n_embd: int = 384  # d_model
+    d_ff: int = 0  # feed-forward width; 0 means 4 * n_embd
+    activation: str = "gelu"
+    dropout: float = 0.0  # on embeddings and residual branches
+    attn_dropout: float = 0.0  # on attention weights
+    bias: bool = True  # biases in Linear and LayerNorm
+    norm_eps: float = 1e-5
+    tie_embeddings: bool = True  # LM head shares the token embedding matrix
+
+    @property
+    def ff_dim(self) -> int:
+        return self.d_ff or 4 * self.n_embd
+
+    @property
+    def head_dim(self) -> int:
+        return self.n_embd // self.n_head
+
+    def validate(self) -> None:
+        for name in ("block_size", "n_layer", "n_head", "n_embd"):
+            if getattr(self, name) <= 0:
+                raise LanternError(f"model.{name} must be positive, got {getattr(self, name)}")
+        if self.vocab_size < 0 or self.d_ff < 0:
+            raise LanternError("model.vocab_size and model.d_ff must be >= 0")
+        if self.n_embd % self.n_head:
+            raise LanternError(f"model.n_embd ({self.n_embd}) must be divisible by model.n_head ({self.n_head})")
+        for name in ("dropout", "attn_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise LanternError(f"model.{name} must be in [0, 1), got {getattr(self, name)}")
+        from .nn.feedforward import ACTIVATIONS  # noqa: PLC0415 (config stays importable without torch)
+
+        if self.activation not in ACTIVATIONS:
+            raise LanternError(f"model.activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation: AdamW with warm-up and cosine decay, clipping, evaluation and checkpoint cadence."""
+
+    max_iters: int = 5000
+    batch_size: int = 12
+    learning_rate: float = 1e-3
+    min_lr: float = 1e-4  # floor of the decay
+    warmup_iters: int = 100
+    lr_decay_iters: int = 0  # 0 means max_iters
+    lr_schedule: str = "cosine"  # cosine | linear | constant (after warm-up)
+    weight_decay: float = 0.1  # applied to >=2-D weights only
+    beta1: float = 0.9
+    beta2: float = 0.99
+    grad_clip: float = 1.0  # max global gradient norm; 0 disables
+    eval_interval: int = 250
+    eval_iters: int = 20
+    checkpoint_interval: int = 250
+    keep_checkpoints: int = 2  # newest K checkpoints kept on disk
+    log_interval: int = 10
+    seed: int = 1337
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    dtype: str = "auto"  # auto | float32 | bfloat16 | float16
+
+    def validate(self) -> None:
+        for name in ("max_iters", "batch_size", "eval_interval", "eval_iters", "checkpoint_interval",
+                     "keep_checkpoints", "log_interval"):
+            if getattr(self, name) <= 0:
+                raise LanternError(f"train.{name} must be positive, got {getattr(self, name)}")
+        if self.learning_rate <= 0 or self.min_lr < 0 or self.min_lr > self.learning_rate:
+            raise LanternError("train.learning_rate must be > 0 and train.min_lr in [0, learning_rate]")
+        if self.warmup_iters < 0 or self.lr_decay_iters < 0 or self.weight_decay < 0 or self.grad_clip < 0:
+            raise LanternError("train.warmup_iters, lr_decay_iters, weight_decay and grad_clip must be >= 0")
+        if self.lr_schedule not in ("cosine", "linear", "constant"):
+            raise LanternError(f"train.lr_schedule must be cosine, linear or constant, got {self.lr_schedule!r}")
+        if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
+            raise LanternError(f"train.dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
+
+
+@dataclass
+class DataConfig:
+    """Where the text comes from and how it is split and tokenized."""
+
+    input: list[str] = field(default_factory=list)  # empty: the bundled Tiny Shakespeare
+    val_input: str = ""  # a separate validation file; empty: the last val_fraction of the text
+    val_fraction: float = 0.1
+    tokenizer: str = "char"  # "char" (built from the text) or a path to a saved tokenizer
+
+    def validate(self) -> None:
+        if not 0.0 < self.val_fraction < 1.0:
+            raise LanternError(f"data.val_fraction must be in (0, 1), got {self.val_fraction}")
+
+
+@dataclass
+class RunConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+
+    def validate(self) -> "RunConfig":
+        self.model.validate()
+        self.train.validate()
+        self.data.validate()
+        return self
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return asdict(self)
+
+    def to_toml(self) -> str:
+        lines = ["# Resolved Lantern run configuration (feed back with --config)."]
+        for section, values in self.to_dict().items():
+            lines += ["", f"[{section}]"]
+            lines += [f"{key} = {_toml_value(value)}" for key, value in values.items()]
+        return "\n".join(lines) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> "RunConfig":
+        config = cls()
+        for section, values in data.items():
+            if section not in SECTIONS:
+                raise LanternError(f"{source}: unknown section [{section}] (expected one of {', '.join(SECTIONS)})")
+            if not isinstance(values, dict):
+                raise LanternError(f"{source}: [{section}] must be a table")
+            for key, value in values.items():
+                set_field(config, f"{section}.{key}", value, source=source)
+        return config
+
+
+SECTIONS = {"model": ModelConfig, "train": TrainConfig, "data": DataConfig}
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} as TOML")
+
+
+def _all_keys() -> dict[str, str]:
+    """Map every accepted key (bare and dotted) to its dotted form."""
+    keys: dict[str, str] = {}
+    for section, cls in SECTIONS.items():
+        for f in fields(cls):
+            keys[f"{section}.{f.name}"] = f"{section}.{f.name}"
+            keys.setdefault(f.name, f"{section}.{f.name}")
+    return keys
+
+
+def _coerce(value: Any, default: Any, key: str) -> Any:
+    """Convert a TOML value or a `--set` string to the type of the field's default."""
+    expected = type(default)
+    if isinstance(value, str) and expected is not str:
+        text = value.strip()
+        try:
+            if expected is bool:
+                if text.lower() in ("true", "1", "yes", "on"):
+                    return True
+                if text.lower() in ("false", "0", "no", "off"):
+                    return False
+                raise ValueError
+            if expected is int:
+                number = float(text)  # accepts 5000 and 5e3
+                if not number.is_integer():
+                    raise ValueError
+                return int(number)
+            if expected is float:
+                return float(text)
+            if expected is list:
+                return [part.strip() for part in text.split(",") if part.strip()]
+        except ValueError:
+            raise LanternError(f"{key}: expected {expected.__name__}, got {value!r}") from None
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if expected is list and isinstance(value, list):
+        return [str(v) for v in value]
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        raise LanternError(f"{key}: expected {expected.__name__}, got {value!r}")
+    return value
+
+
+def set_field(config: RunConfig, key: str, value: Any, source: str = "--set") -> None:
+    keys = _all_keys()
+    if key not in keys:
+        close = difflib.get_close_matches(key, keys, n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise LanternError(f"{source}: unknown config key {key!r}{hint}")
+    section, name = keys[key].split(".")
+    target = getattr(config, section)
+    spec = next(f for f in fields(target) if f.name == name)
+    default = spec.default if spec.default is not MISSING else spec.default_factory()
+    setattr(config, section, replace(target, **{name: _coerce(value, default, f"{source} {key}")}))
+
+
+def apply_overrides(config: RunConfig, overrides: list[str]) -> RunConfig:
+    """Apply `key=value` strings in order."""
+    for item in overrides:
+        if "=" not in item:
+            raise LanternError(f"--set expects key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        set_field(config, key.strip(), value)
+    return config
+
+
+def preset_names() -> list[str]:
+    folder = resources.files("lanternlm") / "presets"
+    return sorted(p.name[: -len(".toml")] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def load_preset(name: str) -> RunConfig:
+    path = resources.files("lanternlm") / "presets" / f"{name}.toml"
+    if not path.is_file():
+        raise LanternError(f"unknown preset {name!r}; available: {', '.join(preset_names())}")
+    return RunConfig.from_dict(tomllib.loads(path.read_text(encoding="utf-8")), source=f"preset {name}")
+
+
+def load_config_file(path: str | Path) -> RunConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise LanternError(f"config file not found: {path}")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise LanternError(f"{path}: not valid TOML ({exc})") from None
+    return RunConfig.from_dict(data, source=str(path))
+
+
+def resolve_config(preset: str | None = None, config_file: str | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """Preset or config file (not both), then `--set` overrides, then validation."""
+    if preset and config_file:
+        raise LanternError("give --preset or --config, not both")
+    if config_file:
+        config = load_config_file(config_file)
+    else:
+        config = load_preset(preset) if preset else RunConfig()
+    return apply_overrides(config, overrides or []).validate()

@@ -1,0 +1,82 @@
+"""Text corpora in, batches of (input, target) token windows out: targets are the inputs shifted by one."""
+
+from __future__ import annotations
+
+import gzip
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+from ..errors import LanternError
+
+BUNDLED_CORPUS = "tinyshakespeare.txt"
+
+
+def bundled_corpus_path() -> Path:
+    """Tiny Shakespeare (public domain), shipped inside the package: the default training text."""
+    return Path(str(resources.files("lanternlm") / "assets" / BUNDLED_CORPUS))
+
+
+def read_text(path: str | Path) -> str:
+    """Read a UTF-8 text file (or .gz); missing, unreadable, non-UTF-8 and empty files are one-line errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise LanternError(f"input file not found: {path}")
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rt", encoding="utf-8") as fh:
+                text = fh.read()
+        else:
+            text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise LanternError(f"{path}: not UTF-8 text (bad byte at offset {exc.start})") from None
+    except (OSError, EOFError) as exc:
+        raise LanternError(f"{path}: cannot read ({exc})") from None
+    if not text.strip():
+        raise LanternError(f"{path}: the file is empty")
+    return text
+
+
+def read_corpus(paths: list[str]) -> str:
+    """Concatenate the input files (or the bundled corpus when none are given)."""
+    if not paths:
+        return read_text(bundled_corpus_path())
+    return "\n".join(read_text(p) for p in paths)
+
+
+class TokenWindows:
+    """A 1-D tensor of token ids from which random windows of block_size+1 tokens are drawn."""
+
+    def __init__(self, ids: torch.Tensor, name: str = "data") -> None:
+        self.ids = ids
+        self.name = name
+
+    def __len__(self) -> int:
+        return self.ids.numel()
+
+    def check_fits(self, block_size: int) -> None:
+        if len(self) < block_size + 1:
+            raise LanternError(f"the {self.name} split has {len(self)} tokens; it needs at least block_size+1 = "
+                               f"{block_size + 1} (use more text or a smaller block_size)")
+
+    def batch(self, batch_size: int, block_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """x[b] = ids[s_b : s_b+T], y[b] = ids[s_b+1 : s_b+T+1] for random starts s_b."""
+        starts = torch.randint(len(self) - block_size, (batch_size,), generator=generator)
+        index = starts[:, None] + torch.arange(block_size + 1)
+        window = self.ids[index]
+        return window[:, :-1], window[:, 1:]
+
+    def sequential(self, block_size: int):
+        """Consecutive non-overlapping windows covering every token once (for exact evaluation)."""
+        for start in range(0, len(self) - 1, block_size):
+            chunk = self.ids[start : start + block_size + 1]
+            if chunk.numel() >= 2:
+                yield chunk[:-1], chunk[1:]
+
+
+def split_ids(ids: list[int], val_fraction: float) -> tuple[TokenWindows, TokenWindows]:
+    """First (1 - f) of the tokens for training, the last f for validation (no shuffling: no leakage)."""
+    data = torch.tensor(ids, dtype=torch.long)
+    n_train = int(len(data) * (1 - val_fraction))
+    return TokenWindows(data[:n_train], "train"), TokenWindows(data[n_train:], "validation")

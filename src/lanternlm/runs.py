@@ -1,0 +1,92 @@
+"""A run directory: everything a training run produces, and how to load it back.
+
+RUN/
+  config.toml        resolved configuration (feed back with --config)
+  tokenizer.json     the tokenizer the model was trained with
+  model.safetensors  latest weights (safetensors: no pickle, safe to load from anywhere)
+  metrics.jsonl      one JSON object per logged step
+  checkpoints/       step-NNNNNNN/ directories with weights + optimizer/scheduler/RNG state, for --resume
+  loss.png           loss curves
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_model, save_model
+
+from .config import RunConfig
+from .errors import LanternError
+from .io import atomic_path
+from .models import build_model
+from .tokenizers import Tokenizer, load_tokenizer
+
+
+class RunPaths:
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.config = self.root / "config.toml"
+        self.tokenizer = self.root / "tokenizer.json"
+        self.weights = self.root / "model.safetensors"
+        self.metrics = self.root / "metrics.jsonl"
+        self.checkpoints = self.root / "checkpoints"
+        self.plot = self.root / "loss.png"
+
+
+def save_weights(model: torch.nn.Module, path: str | Path) -> None:
+    """Atomic safetensors write (tied weights are stored once)."""
+    with atomic_path(path) as tmp:
+        save_model(model, str(tmp))
+
+
+def load_weights(model: torch.nn.Module, path: str | Path) -> None:
+    try:
+        missing, unexpected = load_model(model, str(path), strict=False)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[-1]
+        raise LanternError(f"{path}: weights do not match the model config ({first.strip()})") from None
+    except Exception as exc:  # safetensors raises its own error types for corrupt files
+        raise LanternError(f"{path}: cannot read weights ({exc.__class__.__name__}: {exc})") from None
+    if missing or unexpected:
+        raise LanternError(f"{path}: weights do not match the model config "
+                           f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})")
+
+
+@dataclass
+class LoadedRun:
+    paths: RunPaths
+    config: RunConfig
+    tokenizer: Tokenizer
+    model: torch.nn.Module
+
+
+def load_run_config(root: str | Path) -> RunConfig:
+    paths = RunPaths(root)
+    if not paths.root.is_dir():
+        raise LanternError(f"run directory not found: {paths.root}")
+    if not paths.config.is_file():
+        raise LanternError(f"{paths.root} is not a Lantern run (no config.toml)")
+    try:
+        data = tomllib.loads(paths.config.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise LanternError(f"{paths.config}: corrupted config ({exc})") from None
+    return RunConfig.from_dict(data, source=str(paths.config)).validate()
+
+
+def load_run(root: str | Path, device: str | torch.device = "cpu") -> LoadedRun:
+    """Config + tokenizer + trained weights, model in eval mode on `device`."""
+    paths = RunPaths(root)
+    config = load_run_config(root)
+    tokenizer = load_tokenizer(paths.tokenizer)
+    if not paths.weights.is_file():
+        raise LanternError(f"{paths.root} has no trained weights yet (model.safetensors is missing)")
+    if config.model.vocab_size != tokenizer.vocab_size:
+        raise LanternError(f"{paths.root}: model vocab_size {config.model.vocab_size} does not match the "
+                           f"tokenizer's {tokenizer.vocab_size}")
+    model = build_model(config.model)
+    load_weights(model, paths.weights)
+    model.to(device).eval()
+    return LoadedRun(paths, config, tokenizer, model)

@@ -1,0 +1,231 @@
+"""The training loop: batches of next-token windows, forward, cross-entropy, backward, clip, AdamW step.
+
+`train()` prepares a run directory (config, tokenizer, data) and hands over to `Trainer`, which owns the
+optimisation state, evaluates on a schedule, checkpoints atomically *before* each evaluation, and resumes a
+killed run exactly (same losses as if it had never stopped).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config import RunConfig
+from ..data import TokenWindows, read_corpus, read_text, split_ids
+from ..device import autocast, resolve_device, resolve_dtype
+from ..errors import LanternError
+from ..io import write_text_atomic
+from ..models import build_model
+from ..runs import RunPaths, load_run_config, load_weights, save_weights
+from ..tokenizers import CharTokenizer, Tokenizer, load_tokenizer
+from .checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
+from .metrics import MetricsLog
+from .plot import plot_runs
+from .progress import TrainingProgress
+from .schedule import learning_rate_at
+
+EVAL_SEED_OFFSET = 10_000  # evaluation batches come from their own generator, so they never shift training RNG
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    steps: int
+    train_loss: float | None
+    val_loss: float | None
+    ms_per_iter: float
+    tokens_per_sec: float
+
+
+def configure_optimizer(model: torch.nn.Module, config: RunConfig, device: torch.device) -> torch.optim.AdamW:
+    """AdamW; weight decay only on matrices (>= 2-D: embeddings, Linear weights), not on biases and norms."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": config.train.weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=config.train.learning_rate, betas=(config.train.beta1, config.train.beta2),
+                             foreach=True)
+
+
+@torch.no_grad()
+def estimate_loss(model: torch.nn.Module, splits: dict[str, TokenWindows], eval_iters: int, batch_size: int,
+                  block_size: int, seed: int, device: torch.device, dtype: torch.dtype) -> dict[str, float]:
+    """Mean loss over `eval_iters` batches per split; the same batches at every evaluation (fixed seed)."""
+    was_training = model.training
+    model.eval()
+    losses = {}
+    for name, data in splits.items():
+        generator = torch.Generator().manual_seed(seed + EVAL_SEED_OFFSET)
+        total = 0.0
+        for _ in range(eval_iters):
+            x, y = data.batch(batch_size, block_size, generator)
+            with autocast(device, dtype):
+                total += model(x.to(device), y.to(device)).loss.item()
+        losses[name] = total / eval_iters
+    model.train(was_training)
+    return losses
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class Trainer:
+    """Owns model, optimizer, data generator and the loop; `run()` trains up to `train.max_iters`."""
+
+    def __init__(self, config: RunConfig, paths: RunPaths, model: torch.nn.Module, train_data: TokenWindows,
+                 val_data: TokenWindows, device: torch.device, dtype: torch.dtype, quiet: bool = False) -> None:
+        self.config, self.paths, self.model = config, paths, model
+        self.train_data, self.val_data = train_data, val_data
+        self.device, self.dtype, self.quiet = device, dtype, quiet
+        self.optimizer = configure_optimizer(model, config, device)
+        self.generator = torch.Generator().manual_seed(config.train.seed)
+        self.metrics = MetricsLog(paths.metrics)
+        self.step = 0
+        self.last_train_loss: float | None = None
+        self.last_val_loss: float | None = None
+
+    def resume(self) -> None:
+        """Continue from the newest complete checkpoint."""
+        checkpoints = list_checkpoints(self.paths.checkpoints)
+        if not checkpoints:
+            raise LanternError(f"{self.paths.root}: no checkpoint to resume from")
+        state = load_checkpoint(checkpoints[-1], self.model, self.optimizer, self.generator)
+        self.step = int(state["step"])
+        self.last_val_loss = state["extra"].get("val_loss")
+        self.metrics.truncate_after(self.step)
+
+    def evaluate(self) -> dict[str, float]:
+        tc, mc = self.config.train, self.config.model
+        losses = estimate_loss(self.model, {"train": self.train_data, "val": self.val_data}, tc.eval_iters,
+                               tc.batch_size, mc.block_size, tc.seed, self.device, self.dtype)
+        self.last_val_loss = losses["val"]
+        self.metrics.write({"step": self.step, "train_loss_eval": losses["train"], "val_loss": losses["val"]})
+        return losses
+
+    def save(self) -> None:
+        save_checkpoint(self.paths.checkpoints, self.step, self.model, self.optimizer, self.generator,
+                        {"val_loss": self.last_val_loss}, self.config.train.keep_checkpoints)
+        save_weights(self.model, self.paths.weights)
+
+    def run(self) -> TrainResult:
+        tc, block_size = self.config.train, self.config.model.block_size
+        model, optimizer, device = self.model, self.optimizer, self.device
+        params = [p for p in model.parameters() if p.requires_grad]
+        tokens_per_iter = tc.batch_size * block_size
+        progress = TrainingProgress(tc.max_iters, self.step, enabled=not self.quiet)
+        if self.step == 0:
+            progress.log_eval(0, self.evaluate())
+        model.train()
+        iter_times: list[float] = []
+        with progress:
+            while self.step < tc.max_iters:
+                started = time.perf_counter()
+                lr = learning_rate_at(self.step, tc)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                x, y = self.train_data.batch(tc.batch_size, block_size, self.generator)
+                with autocast(device, self.dtype):
+                    loss = model(x.to(device), y.to(device)).loss
+                loss.backward()
+                grad_norm = torch.nn.utils.clip_grad_norm_(params, tc.grad_clip) if tc.grad_clip > 0 else None
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                self.step += 1
+                iter_times.append(time.perf_counter() - started)
+
+                if self.step % tc.log_interval == 0 or self.step == tc.max_iters:
+                    self.last_train_loss = loss.item()
+                    if not math.isfinite(self.last_train_loss):
+                        raise LanternError(f"the loss became {self.last_train_loss} at step {self.step}; the last "
+                                           f"good checkpoint is kept in {self.paths.checkpoints} (try a lower "
+                                           "learning_rate)")
+                    seconds = sum(iter_times[-tc.log_interval:]) / len(iter_times[-tc.log_interval:])
+                    record = {"step": self.step, "loss": self.last_train_loss, "lr": lr,
+                              "tokens_per_sec": tokens_per_iter / seconds}
+                    if grad_norm is not None:
+                        record["grad_norm"] = grad_norm.item()
+                    self.metrics.write(record)
+                    progress.update(self.step, self.last_train_loss, lr, tokens_per_iter / seconds)
+                if self.step % tc.checkpoint_interval == 0 or self.step == tc.max_iters:
+                    self.save()  # before evaluation, so a crash during eval loses nothing
+                if self.step % tc.eval_interval == 0 or self.step == tc.max_iters:
+                    progress.log_eval(self.step, self.evaluate())
+        plot_runs({self.paths.root.name: self.paths.metrics}, self.paths.plot)
+        # the first iterations include one-off warm-up costs; report the steady state
+        steady = sorted(iter_times[min(10, len(iter_times) // 2):] or iter_times or [float("nan")])
+        median = steady[len(steady) // 2]
+        return TrainResult(self.paths.root, self.step, self.last_train_loss, self.last_val_loss,
+                           1000 * median, tokens_per_iter / median)
+
+
+def _build_tokenizer(config: RunConfig, texts: list[str]) -> Tokenizer:
+    if config.data.tokenizer == "char":
+        return CharTokenizer.train("".join(texts))
+    return load_tokenizer(config.data.tokenizer)
+
+
+def _encode_splits(config: RunConfig, tokenizer: Tokenizer, text: str, val_text: str | None):
+    if val_text is None:
+        train_data, val_data = split_ids(tokenizer.encode(text), config.data.val_fraction)
+    else:
+        train_data = TokenWindows(torch.tensor(tokenizer.encode(text), dtype=torch.long), "train")
+        val_data = TokenWindows(torch.tensor(tokenizer.encode(val_text), dtype=torch.long), "validation")
+    for data in (train_data, val_data):
+        data.check_fits(config.model.block_size)
+    return train_data, val_data
+
+
+def train(config: RunConfig, out: str | Path, resume: bool = False, init_from: str | Path | None = None,
+          quiet: bool = False) -> TrainResult:
+    """Train a model as `config` says, writing the run to `out`.
+
+    resume: continue the run in `out` from its newest checkpoint (its config.toml is the config).
+    init_from: start from another run's weights, tokenizer and model shape (fine-tuning on new text).
+    Everything is checked before `out` is touched, so bad input never damages an existing run.
+    """
+    paths = RunPaths(out)
+    if resume:
+        if not list_checkpoints(paths.checkpoints):
+            raise LanternError(f"cannot resume: {paths.root} has no checkpoint")
+        tokenizer = load_tokenizer(paths.tokenizer)
+    elif paths.config.exists() or paths.checkpoints.exists():
+        raise LanternError(f"{paths.root} already holds a run; use --resume to continue it or choose another --out")
+    elif init_from is not None:
+        tokenizer = load_tokenizer(RunPaths(init_from).tokenizer)
+        config.model = load_run_config(init_from).model
+    text = read_corpus(config.data.input)
+    val_text = read_text(config.data.val_input) if config.data.val_input else None
+    if not resume and init_from is None:
+        tokenizer = _build_tokenizer(config, [text] + ([val_text] if val_text else []))
+    if config.model.vocab_size not in (0, tokenizer.vocab_size):
+        raise LanternError(f"model.vocab_size {config.model.vocab_size} does not match the tokenizer "
+                           f"({tokenizer.vocab_size} tokens)")
+    config.model.vocab_size = tokenizer.vocab_size
+    config.validate()
+    train_data, val_data = _encode_splits(config, tokenizer, text, val_text)
+    device = resolve_device(config.train.device)
+    dtype = resolve_dtype(config.train.dtype, device)
+
+    seed_everything(config.train.seed)
+    model = build_model(config.model)
+    if init_from is not None and not resume:
+        load_weights(model, RunPaths(init_from).weights)
+    model.to(device)
+    if not resume:
+        paths.root.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(paths.config, config.to_toml())
+        tokenizer.save(paths.tokenizer)
+    trainer = Trainer(config, paths, model, train_data, val_data, device, dtype, quiet=quiet)
+    if resume:
+        trainer.resume()
+    return trainer.run()
