@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
+from typer.exceptions import TyperException
 
 from ..errors import LanternError
 from . import generate, train  # noqa: F401  (register their commands)
@@ -16,16 +16,16 @@ def main(argv: list[str] | None = None) -> int:
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name="lantern", standalone_mode=False)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:  # --help and friends
         return exc.exit_code
-    except click.ClickException as exc:  # bad flags or arguments
+    except TyperException as exc:  # bad flags or arguments (Typer's click errors)
         hint = f" (see '{exc.ctx.command_path} --help')" if getattr(exc, "ctx", None) else ""
         print(f"error: {exc.format_message()}{hint}", file=sys.stderr)
         return 2
     except LanternError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (KeyboardInterrupt, click.exceptions.Abort):
+    except (KeyboardInterrupt, typer.Abort):
         print("interrupted", file=sys.stderr)
         return 130
     return result if isinstance(result, int) else 0

@@ -1,0 +1,52 @@
+"""Shared fixtures: real data paths (skipped when absent), a tiny model config, a quickly trained run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)  # two workers on two cores: one thread each avoids oversubscription
+
+
+@pytest.fixture
+def shared_data():
+    """Return a function mapping a path under ../shared/data to a Path, skipping the test if it is missing."""
+
+    def get(relative: str) -> Path:
+        path = SHARED_DATA / relative
+        if not path.exists():
+            pytest.skip(f"shared data file missing: {path}")
+        return path
+
+    return get
+
+
+TINY_OVERRIDES = ["n_layer=2", "n_head=2", "n_embd=32", "block_size=32", "batch_size=8", "eval_iters=2",
+                  "warmup_iters=5", "log_interval=1"]
+
+
+def run_cli(*args: str, cwd: str | Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run `python -m lanternlm ARGS` in a subprocess (for hard-kill and exit-code tests)."""
+    return subprocess.run([sys.executable, "-m", "lanternlm", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A small char model trained for 40 steps on bundled Tiny Shakespeare (a real, loadable run)."""
+    from lanternlm.config import resolve_config
+    from lanternlm.train import train
+
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    config = resolve_config("shakespeare-char-cpu", overrides=TINY_OVERRIDES + ["max_iters=40", "eval_interval=20",
+                                                                                "checkpoint_interval=20"])
+    train(config, out, quiet=True)
+    return out

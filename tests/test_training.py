@@ -1,0 +1,105 @@
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import TINY_OVERRIDES
+from lanternlm.config import TrainConfig, resolve_config
+from lanternlm.generate import Engine
+from lanternlm.runs import load_run
+from lanternlm.train import learning_rate_at, train
+from lanternlm.train.checkpoint import list_checkpoints
+from lanternlm.train.metrics import read_metrics
+
+
+def test_schedule_warmup_cosine_floor():
+    cfg = TrainConfig(max_iters=1000, learning_rate=1e-3, min_lr=1e-4, warmup_iters=100)
+    lrs = [learning_rate_at(i, cfg) for i in range(1200)]
+    assert lrs[0] < lrs[50] < lrs[99] <= 1e-3  # linear warm-up
+    assert all(a >= b for a, b in zip(lrs[100:1000], lrs[101:1000]))  # monotone decay
+    assert math.isclose(lrs[550], 1e-4 + 0.5 * 0.9e-3, rel_tol=1e-6)  # halfway: midpoint of the cosine
+    assert lrs[1100] == 1e-4
+
+
+def test_run_directory_contents(tiny_run):
+    names = {p.name for p in tiny_run.iterdir()}
+    assert {"config.toml", "tokenizer.json", "model.safetensors", "metrics.jsonl", "checkpoints", "loss.png"} <= names
+    records = read_metrics(tiny_run / "metrics.jsonl")
+    assert all({"step", "loss", "lr"} <= r.keys() for r in records if "loss" in r)
+    assert [r["step"] for r in records if "val_loss" in r] == [0, 20, 40]
+    assert records[-1]["val_loss"] < records[0]["val_loss"]  # it learned something
+
+
+def test_same_seed_same_sample(tiny_run):
+    run = load_run(tiny_run)
+    engine = Engine(run.model, run.tokenizer)
+    a = engine.generate("ROMEO:", 40, temperature=1.0, seed=7)
+    b = engine.generate("ROMEO:", 40, temperature=1.0, seed=7)
+    c = engine.generate("ROMEO:", 40, temperature=1.0, seed=8)
+    assert a == b and a != c and len(a) == 40
+
+
+def test_long_prompt_keeps_last_block(tiny_run):
+    run = load_run(tiny_run)
+    engine = Engine(run.model, run.tokenizer)
+    text = engine.generate("To be or not to be " * 20, 5, temperature=0)  # 400 chars > block_size 32
+    assert len(text) == 5
+
+
+@pytest.mark.slow
+def test_hard_kill_and_resume_gives_identical_losses(tmp_path):
+    overrides = TINY_OVERRIDES + ["max_iters=60", "checkpoint_interval=30", "eval_interval=30", "n_embd=64"]
+    args = ["train", "--preset", "shakespeare-char-cpu", "-q"] + [x for o in overrides for x in ("--set", o)]
+    straight = tmp_path / "straight"
+    subprocess.run([sys.executable, "-m", "lanternlm", *args, "--out", str(straight)], check=True, capture_output=True)
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "lanternlm", *args, "--out", str(killed)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        steps = [r.get("step", 0) for r in read_metrics(killed / "metrics.jsonl")]
+        if list_checkpoints(killed / "checkpoints") and steps and max(steps) >= 33:
+            break
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, "the run finished before it could be killed"
+    assert [p.name for p in list_checkpoints(killed / "checkpoints")] == ["step-0000030"]
+
+    subprocess.run([sys.executable, "-m", "lanternlm", "train", "--out", str(killed), "--resume", "-q"],
+                   check=True, capture_output=True)
+
+    def losses(run):
+        return [(r["step"], r["loss"]) for r in read_metrics(run / "metrics.jsonl") if "loss" in r]
+
+    assert len(losses(straight)) == 60
+    assert losses(killed) == losses(straight)  # bit-for-bit the same trajectory
+
+
+def test_interrupted_checkpoint_write_is_ignored(tiny_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    partial = run / "checkpoints" / ".step-0000060.abc.tmp"
+    partial.mkdir()
+    (partial / "model.safetensors").write_bytes(b"half")
+    assert list_checkpoints(run / "checkpoints")[-1].name == "step-0000040"
+
+
+@pytest.mark.slow
+def test_quickstart_trains_a_shakespeare_model(tmp_path):
+    """The README's first command: baby GPT, 2,000 iterations, val loss <= 1.90 and a play-like sample."""
+    proc = subprocess.run([sys.executable, "-m", "lanternlm", "quickstart", "--out", str(tmp_path / "qs")],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    val = [r["val_loss"] for r in read_metrics(tmp_path / "qs" / "metrics.jsonl") if "val_loss" in r]
+    assert val[-1] <= 1.90
+    sample = proc.stdout.split("--- sample", 1)[1]
+    speakers = [line for line in sample.splitlines()[1:] if line.rstrip().endswith(":") and line[:1].isupper()]
+    assert len(speakers) >= 2, sample  # speaker names on their own lines, as in a play
