@@ -22,6 +22,7 @@ from __future__ import annotations
 import heapq
 import os
 from collections import Counter, defaultdict
+from contextlib import nullcontext
 from itertools import chain
 from multiprocessing import get_context
 from pathlib import Path
@@ -30,8 +31,8 @@ from typing import Callable, Iterable
 from ..errors import LanternError
 from .pretokenize import DEFAULT_BATCH_CHARS, pre_split, read_batches
 
-Progress = Callable[[int, int], None]
-"""progress(done, total): called now and then during the merge loop."""
+Progress = Callable[[str, int, "int | None"], None]
+"""progress(stage, done, total): stage "count" (characters read, total unknown) or "merge" (merges done)."""
 
 # The heap is a min-heap; this key sorts the *greater* byte string first: each byte b becomes chr(255 - b),
 # and chr(256) ends the string, so a prefix sorts after its extensions (it is the smaller string).
@@ -45,13 +46,13 @@ def _descending_key(token: bytes) -> str:
     return token.translate(_INVERT).decode("latin-1") + _END
 
 
-def _count_batch(args: tuple[str, str, tuple[str, ...]]) -> dict[bytes, int]:
+def _count_batch(args: tuple[str, str, tuple[str, ...]]) -> tuple[dict[bytes, int], int]:
     text, pattern, specials = args
-    return {chunk.encode("utf-8"): n for chunk, n in Counter(pre_split(text, pattern, specials)).items()}
+    return {chunk.encode("utf-8"): n for chunk, n in Counter(pre_split(text, pattern, specials)).items()}, len(text)
 
 
 def count_chunks(paths: Iterable[str | Path], pattern: str, specials: Iterable[str] = (),
-                 workers: int | None = None) -> Counter:
+                 workers: int | None = None, progress: Progress | None = None) -> Counter:
     """Distinct chunk (UTF-8 bytes) -> frequency over all input files, counted batch by batch in `workers`
     processes (default: all cores); small inputs are counted in this process."""
     specials = tuple(specials)
@@ -64,14 +65,14 @@ def count_chunks(paths: Iterable[str | Path], pattern: str, specials: Iterable[s
             break
     work = chain(head, work)
     counts: Counter = Counter()
-    workers = workers or os.cpu_count() or 1
-    if size < PARALLEL_MIN_CHARS or workers < 2:
-        for item in work:
-            counts.update(_count_batch(item))
-        return counts
-    with get_context("fork" if os.name == "posix" else "spawn").Pool(workers) as pool:
-        for part in pool.imap_unordered(_count_batch, work):
+    parallel = size >= PARALLEL_MIN_CHARS and (workers or os.cpu_count() or 1) > 1
+    with get_context("fork" if os.name == "posix" else "spawn").Pool(workers) if parallel else nullcontext() as pool:
+        done = 0
+        for part, chars in pool.imap_unordered(_count_batch, work) if parallel else map(_count_batch, work):
             counts.update(part)
+            done += chars
+            if progress:
+                progress("count", done, None)
     return counts
 
 
@@ -155,9 +156,9 @@ def learn_merges(chunk_counts: dict[bytes, int], n_merges: int,
             if d > 0:  # only pairs with the new token grow; they need a fresh heap entry
                 heapq.heappush(heap, (-count, key[ord(q[0])] + key[ord(q[1])], q))
         if progress and len(merges) % report_every == 0:
-            progress(len(merges), n_merges)
+            progress("merge", len(merges), n_merges)
     if progress:
-        progress(len(merges), n_merges)
+        progress("merge", len(merges), n_merges)
     return merges
 
 
@@ -174,7 +175,7 @@ def train_bpe(paths: Iterable[str | Path], vocab_size: int, pattern: str = "gpt2
     if vocab_size < minimum:
         raise LanternError(f"vocab size {vocab_size} is too small: it needs at least 256 bytes + "
                            f"{len(specials)} special token(s) = {minimum}")
-    counts = count_chunks(paths, pattern, specials, workers)
+    counts = count_chunks(paths, pattern, specials, workers, progress)
     if not counts:
         raise LanternError("the training corpus is empty (no text outside special tokens)")
     merges = learn_merges(counts, vocab_size - minimum, progress)

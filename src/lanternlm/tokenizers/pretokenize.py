@@ -48,6 +48,9 @@ OPENAI_SPECIALS: dict[str, dict[str, int]] = {
     "o200k": {"<|endoftext|>": 199999, "<|endofprompt|>": 200018},
 }
 
+#: How many ranks OpenAI's files for each pattern have (r50k and p50k; cl100k; o200k).
+OPENAI_RANK_COUNTS: dict[str, set[int]] = {"gpt2": {50256, 50280}, "gpt4": {100256}, "o200k": {199998}}
+
 DEFAULT_BATCH_CHARS = 1 << 20
 
 

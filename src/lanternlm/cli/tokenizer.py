@@ -1,0 +1,200 @@
+"""`lantern tokenizer ...`: train, import, encode, decode, show and measure byte-level BPE tokenizers."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+import typer
+
+from ..errors import LanternError
+from .app import app
+
+tokenizer_app = typer.Typer(help="Train, import, inspect and use tokenizers (byte-level BPE).", no_args_is_help=True)
+app.add_typer(tokenizer_app, name="tokenizer")
+
+TOK_ARG = typer.Argument(..., help="Tokenizer file (.json) written by `lantern tokenizer train` or `import`.")
+COLOURS = ["on #3b4252", "on #4c566a", "on #5e81ac", "on #a3be8c", "on #b48ead", "on #d08770", "on #88c0d0"]
+
+
+def _progress_callback(quiet: bool):
+    """A rich progress display for the two training stages; returns (context manager, callback)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=Console(stderr=True), disable=quiet)
+    tasks: dict[str, int] = {}
+
+    def update(stage: str, done: int, total: Optional[int]) -> None:
+        if stage not in tasks:
+            label = "counting chunks (chars)" if stage == "count" else "merging"
+            tasks[stage] = progress.add_task(label, total=total)
+        progress.update(tasks[stage], completed=done, total=total)
+
+    return progress, update
+
+
+def _parse_specials(items: List[str]) -> dict[str, int]:
+    specials = {}
+    for item in items:
+        text, sep, number = item.rpartition("=")
+        if not sep or not text or not number.isdigit():
+            raise LanternError(f"--special expects TEXT=ID, got {item!r}")
+        specials[text] = int(number)
+    return specials
+
+
+@tokenizer_app.command("train")
+def train_command(
+    input: List[Path] = typer.Option(..., "--input", "-i", metavar="FILE", help="Training text: .txt or .gz files, or directories of them."),
+    vocab_size: int = typer.Option(..., "--vocab-size", "-v", help="Total ids: 256 bytes + merges + special tokens."),
+    out: Path = typer.Option(..., "--out", "-o", help="Tokenizer file to write (JSON)."),
+    pattern: str = typer.Option("gpt2", "--pattern", help="Pre-tokenization regex: gpt2 | gpt4."),
+    special: List[str] = typer.Option(["<|endoftext|>"], "--special", help="Special token text (repeatable); given ids after the merges."),
+    workers: int = typer.Option(0, "--workers", help="Processes that count chunks; 0 = all cores."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Train a byte-level BPE tokenizer on text files."""
+    import time
+
+    from ..tokenizers.bpe_train import train_bpe
+
+    if pattern not in ("gpt2", "gpt4"):
+        raise LanternError(f"--pattern must be gpt2 or gpt4, got {pattern!r}")
+    start = time.perf_counter()
+    progress, update = _progress_callback(quiet)
+    with progress:
+        tok = train_bpe(input, vocab_size, pattern, special, workers or None, update)
+    tok.save(out)
+    typer.echo(f"trained {len(tok.merges):,} merges ({tok.vocab_size:,} ids, pattern {pattern}) in "
+               f"{time.perf_counter() - start:.1f} s -> {out}")
+
+
+@tokenizer_app.command("import")
+def import_command(
+    out: Path = typer.Option(..., "--out", "-o", help="Tokenizer file to write (JSON)."),
+    gpt2: Optional[Tuple[Path, Path]] = typer.Option(None, "--gpt2", metavar="ENCODER_JSON VOCAB_BPE", help="GPT-2's encoder.json and vocab.bpe."),
+    tiktoken: Optional[Path] = typer.Option(None, "--tiktoken", metavar="FILE", help="A .tiktoken rank file."),
+    pattern: str = typer.Option("gpt2", "--pattern", help="Regex for a .tiktoken file: gpt2 (r50k/p50k) | gpt4 (cl100k) | o200k."),
+    special: List[str] = typer.Option([], "--special", metavar="TEXT=ID", help="Special tokens for a .tiktoken file; default: OpenAI's for --pattern."),
+) -> None:
+    """Import GPT-2's files or an OpenAI .tiktoken rank file as a Lantern tokenizer."""
+    from ..tokenizers.bpe import BPETokenizer
+    from ..tokenizers.formats import read_gpt2, read_tiktoken
+    from ..tokenizers.pretokenize import OPENAI_RANK_COUNTS, OPENAI_SPECIALS
+
+    if (gpt2 is None) == (tiktoken is None):
+        raise LanternError("give exactly one of --gpt2 ENCODER_JSON VOCAB_BPE or --tiktoken FILE")
+    if gpt2 is not None:
+        order, merges, specials = read_gpt2(*gpt2)
+        tok = BPETokenizer(merges, "gpt2", specials, order)
+    else:
+        if pattern not in OPENAI_SPECIALS:
+            raise LanternError(f"--pattern must be gpt2, gpt4 or o200k, got {pattern!r}")
+        ranks = read_tiktoken(tiktoken)
+        if special:
+            specials = _parse_specials(special)
+        elif len(ranks) in OPENAI_RANK_COUNTS[pattern]:
+            specials = OPENAI_SPECIALS[pattern]
+        else:  # not one of OpenAI's files: <|endoftext|> right after the ranks
+            specials = {"<|endoftext|>": max(ranks.values()) + 1}
+        try:
+            tok = BPETokenizer.from_ranks(ranks, pattern, specials)
+        except ValueError as exc:
+            raise LanternError(f"{tiktoken}: {exc}") from None
+    tok.save(out)
+    typer.echo(f"imported {len(tok.merges):,} merges ({tok.vocab_size:,} ids, "
+               f"{len(tok.special_tokens)} special tokens) -> {out}")
+
+
+@tokenizer_app.command("encode")
+def encode_command(
+    tok: Path = TOK_ARG,
+    text: Optional[str] = typer.Argument(None, help="Text to encode (or use --input)."),
+    input: Optional[Path] = typer.Option(None, "--input", "-i", help="Encode this file (.txt or .gz), streamed."),
+    allow_special: bool = typer.Option(False, "--allow-special", help="Turn special-token text into its id (default: ordinary text)."),
+) -> None:
+    """Print the token ids of TEXT (or of --input FILE), separated by spaces."""
+    from ..tokenizers import load_tokenizer
+    from ..tokenizers.pretokenize import iter_file_lines
+
+    if (text is None) == (input is None):
+        raise LanternError("give either TEXT or --input FILE")
+    tokenizer = load_tokenizer(tok)
+    kwargs = {"allowed_special": "all"} if allow_special else {}
+    if input is None:
+        typer.echo(" ".join(map(str, tokenizer.encode(text, **kwargs))))
+        return
+    if not hasattr(tokenizer, "encode_iterable"):
+        raise LanternError(f"--input needs a BPE tokenizer; {tok} is kind {tokenizer.kind!r}")
+    ids = tokenizer.encode_iterable(iter_file_lines(input), **kwargs)
+    line: list[str] = []
+    for i in ids:
+        line.append(str(i))
+        if len(line) == 4096:
+            sys.stdout.write(" ".join(line) + " ")
+            line = []
+    sys.stdout.write(" ".join(line) + "\n")
+
+
+@tokenizer_app.command("decode")
+def decode_command(
+    tok: Path = TOK_ARG,
+    ids: List[int] = typer.Argument(..., help="Token ids."),
+) -> None:
+    """Print the text of token ids."""
+    from ..tokenizers import load_tokenizer
+
+    typer.echo(load_tokenizer(tok).decode(ids))
+
+
+@tokenizer_app.command("show")
+def show_command(
+    tok: Path = TOK_ARG,
+    text: str = typer.Argument(..., help="Text to show token by token."),
+    allow_special: bool = typer.Option(False, "--allow-special", help="Turn special-token text into its id."),
+) -> None:
+    """Print TEXT with each token on its own colour, then tokens, characters and bytes per token."""
+    from rich.console import Console
+    from rich.text import Text
+
+    from ..tokenizers import load_tokenizer
+
+    tokenizer = load_tokenizer(tok)
+    ids = tokenizer.encode(text, **({"allowed_special": "all"} if allow_special else {}))
+    shown = Text()
+    for n, i in enumerate(ids):
+        shown.append(tokenizer.token_text(i), style=COLOURS[n % len(COLOURS)])
+    console = Console(highlight=False)
+    console.print(shown)
+    n_bytes = len(text.encode("utf-8"))
+    console.print(f"{len(ids)} tokens, {len(text)} characters, {n_bytes} bytes, "
+                  f"{n_bytes / max(len(ids), 1):.2f} bytes/token")
+    console.print("ids: " + " ".join(map(str, ids)))
+
+
+@tokenizer_app.command("stats")
+def stats_command(
+    tok: Path = TOK_ARG,
+    file: Path = typer.Argument(..., help="Text file (.txt or .gz) to measure on."),
+    top: int = typer.Option(10, "--top", help="How many frequent and long tokens to list."),
+) -> None:
+    """Compression of a text file: bytes/token, tokens/word, the most frequent and the longest tokens."""
+    from collections import Counter
+
+    from ..data import read_text
+    from ..tokenizers import load_tokenizer
+
+    tokenizer = load_tokenizer(tok)
+    text = read_text(file)
+    ids = tokenizer.encode(text)
+    counts = Counter(ids)
+    n_bytes = len(text.encode("utf-8"))
+    typer.echo(f"{file}: {n_bytes:,} bytes, {len(text.split()):,} words -> {len(ids):,} tokens "
+               f"({len(counts):,} distinct of {tokenizer.vocab_size:,})")
+    typer.echo(f"bytes/token {n_bytes / len(ids):.3f}   tokens/word {len(ids) / max(len(text.split()), 1):.3f}")
+    typer.echo("most frequent: " + "  ".join(f"{tokenizer.token_text(i)!r}×{n:,}" for i, n in counts.most_common(top)))
+    longest = sorted(counts, key=lambda i: (-len(tokenizer.token_bytes(i)), i))[:top]
+    typer.echo("longest: " + "  ".join(repr(tokenizer.token_text(i)) for i in longest))

@@ -1,0 +1,119 @@
+"""Data preparation: tokenize a corpus once into memory-mapped token files (see `data/tokenfile.py`).
+
+Documents are joined by the tokenizer's real `<|endoftext|>` id: every input file is a document, and inside a
+file the literal text `<|endoftext|>` (the separator the Gutenberg and TinyStories files use) is that id too.
+Any other special-token text is encoded as ordinary text. Files are read in batches that end at safe cuts (see
+`tokenizers/pretokenize.py`), so the ids equal encoding each file whole; batches are encoded in parallel
+processes and written in order. Everything is written to a temporary directory renamed into place at the end.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import nullcontext
+from itertools import chain
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from ..errors import LanternError
+from ..io import atomic_directory, write_json_atomic
+from ..tokenizers import Tokenizer, load_tokenizer
+from ..tokenizers.pretokenize import input_files, read_batches
+from .tokenfile import FORMAT_NAME, FORMAT_VERSION, HEADER, TOKENIZER, dtype_for
+
+EOT = "<|endoftext|>"
+PARALLEL_MIN_BATCHES = 4
+
+_worker_tokenizer: Tokenizer | None = None
+
+
+def _init_worker(tokenizer_path: str) -> None:
+    global _worker_tokenizer
+    _worker_tokenizer = load_tokenizer(tokenizer_path)
+
+
+def encode_document_text(tok: Tokenizer, text: str) -> list[int]:
+    """Ids of one batch of text: `<|endoftext|>` text becomes the real id, other special text stays text."""
+    if tok.eot_id is not None and hasattr(tok, "encode_iterable"):  # byte-level BPE knows allowed_special
+        return tok.encode(text, allowed_special={EOT})
+    return tok.encode(text)
+
+
+def _encode_batch(item: tuple[bool, str]) -> tuple[np.ndarray, int]:
+    new_document, text = item
+    ids = encode_document_text(_worker_tokenizer, text)
+    if new_document and _worker_tokenizer.eot_id is not None:
+        ids = [_worker_tokenizer.eot_id, *ids]
+    return np.asarray(ids, dtype=np.int64), len(text)
+
+
+def write_tokens(tokenizer_path: Path, paths: Iterable[str | Path], target: Path, dtype: np.dtype,
+                 workers: int | None = None, progress: Callable[[int], None] | None = None) -> int:
+    """Encode the files (documents) into `target` as raw `dtype` ids; returns the number of tokens."""
+    global _worker_tokenizer
+    items = ((number > 0 and first, text) for number, first, text in _mark_first(read_batches(paths)))
+    head = [item for _, item in zip(range(PARALLEL_MIN_BATCHES), items)]
+    parallel = len(head) == PARALLEL_MIN_BATCHES and (workers or os.cpu_count() or 1) > 1
+    if not parallel:
+        _init_worker(str(tokenizer_path))
+    n_tokens, done = 0, 0
+    context = get_context("fork" if os.name == "posix" else "spawn")
+    with (context.Pool(workers, _init_worker, (str(tokenizer_path),)) if parallel else nullcontext()) as pool, \
+            open(target, "wb") as fh:
+        work = chain(head, items)
+        for ids, chars in pool.imap(_encode_batch, work) if parallel else map(_encode_batch, work):
+            if len(ids) and int(ids.max()) > np.iinfo(dtype).max:
+                raise LanternError(f"token id {int(ids.max())} does not fit in {dtype.name}")
+            fh.write(ids.astype(dtype).tobytes())
+            n_tokens += len(ids)
+            done += chars
+            if progress:
+                progress(done)
+    _worker_tokenizer = None
+    return n_tokens
+
+
+def _mark_first(batches):
+    previous = None
+    for number, text in batches:
+        yield number, number != previous, text
+        previous = number
+
+
+def prepare(tokenizer_path: str | Path, inputs: list[str | Path], out: str | Path, val_fraction: float = 0.1,
+            val_input: str | Path | None = None, workers: int | None = None,
+            progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Tokenize `inputs` into the data directory `out` (train.bin, val.bin, tokenizer.json, header.json).
+
+    Validation: the file `val_input` if given, else the last `val_fraction` of the training tokens."""
+    if val_input is None and not 0.0 <= val_fraction < 1.0:
+        raise LanternError(f"--val-fraction must be in [0, 1), got {val_fraction}")
+    tok = load_tokenizer(tokenizer_path)
+    train_files = input_files(inputs)
+    val_files = input_files([val_input]) if val_input is not None else []
+    dtype = dtype_for(tok.vocab_size)
+    with atomic_directory(out) as tmp:
+        tok.save(tmp / TOKENIZER)
+        n_train = write_tokens(tmp / TOKENIZER, train_files, tmp / "train.bin", dtype, workers, progress)
+        if val_input is not None:
+            n_val = write_tokens(tmp / TOKENIZER, val_files, tmp / "val.bin", dtype, workers, progress)
+        else:
+            n_val = int(n_train * val_fraction)
+            n_train -= n_val
+            tail = np.fromfile(tmp / "train.bin", dtype=dtype, offset=n_train * dtype.itemsize)
+            tail.tofile(tmp / "val.bin")
+            os.truncate(tmp / "train.bin", n_train * dtype.itemsize)
+        if n_train == 0:
+            raise LanternError("no tokens to prepare: the input is empty")
+        header = {
+            "format": FORMAT_NAME, "version": FORMAT_VERSION, "dtype": dtype.str, "vocab_size": tok.vocab_size,
+            "eot_id": tok.eot_id, "tokenizer": TOKENIZER, "tokenizer_kind": tok.kind,
+            "splits": {"train": {"file": "train.bin", "tokens": n_train}, "val": {"file": "val.bin", "tokens": n_val}},
+            "sources": {"train": [str(p) for p in train_files], "val": [str(p) for p in val_files]},
+            "val_fraction": None if val_input is not None else val_fraction,
+        }
+        write_json_atomic(tmp / HEADER, header)
+    return header

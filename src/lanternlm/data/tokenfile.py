@@ -1,0 +1,97 @@
+"""Prepared token data: token ids in flat binary files read through `np.memmap`, so a corpus far larger than
+memory trains with the same (input, target) windows as `TokenWindows`.
+
+A prepared data directory (written by `lantern prepare`, see `data/prepare.py`) holds:
+
+    header.json     {"format": "lantern-tokens", "version": 1, "dtype": "uint16", "vocab_size": ..., "eot_id": ...,
+                     "splits": {"train": {"file": "train.bin", "tokens": N}, "val": {...}}, "sources": [...]}
+    train.bin       N ids, little-endian uint16 (vocab <= 65,536) or uint32
+    val.bin
+    tokenizer.json  the tokenizer that made the ids
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+from ..errors import LanternError
+from .text import TokenWindows
+
+FORMAT_NAME = "lantern-tokens"
+FORMAT_VERSION = 1
+HEADER = "header.json"
+TOKENIZER = "tokenizer.json"
+
+
+def dtype_for(vocab_size: int) -> np.dtype:
+    """The smallest unsigned type that holds every id: 2 bytes per token up to 65,536 ids, else 4."""
+    return np.dtype("<u2") if vocab_size <= 1 << 16 else np.dtype("<u4")
+
+
+class TokenFile(TokenWindows):
+    """`TokenWindows` over a memory-mapped .bin file: same `batch`/`sequential` windows, same random starts."""
+
+    def __init__(self, path: str | Path, dtype: np.dtype, n_tokens: int, name: str = "data") -> None:
+        ids = np.memmap(path, dtype=dtype, mode="r", shape=(n_tokens,)) if n_tokens else np.zeros(0, dtype)
+        super().__init__(ids, name)  # type: ignore[arg-type]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def _window(self, start: int, stop: int) -> torch.Tensor:
+        return torch.from_numpy(self.ids[start:stop].astype(np.int64))
+
+    def batch(self, batch_size: int, block_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """x[b] = ids[s_b : s_b+T], y[b] = ids[s_b+1 : s_b+T+1] for random starts s_b (drawn as TokenWindows does)."""
+        starts = torch.randint(len(self) - block_size, (batch_size,), generator=generator)
+        window = torch.stack([self._window(s, s + block_size + 1) for s in starts.tolist()])
+        return window[:, :-1], window[:, 1:]
+
+    def sequential(self, block_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Consecutive non-overlapping windows covering every token once (for exact evaluation)."""
+        for start in range(0, len(self) - 1, block_size):
+            chunk = self._window(start, start + block_size + 1)
+            if chunk.numel() >= 2:
+                yield chunk[:-1], chunk[1:]
+
+
+def read_header(data_dir: str | Path) -> dict[str, Any]:
+    path = Path(data_dir) / HEADER
+    if not path.is_file():
+        raise LanternError(f"{data_dir}: not a prepared data directory (no {HEADER}; run `lantern prepare`)")
+    try:
+        header = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise LanternError(f"{path}: corrupted header") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
+        raise LanternError(f"{path}: not a Lantern token-data header")
+    if header.get("version") != FORMAT_VERSION:
+        raise LanternError(f"{path}: token-data format version {header.get('version')} is not supported")
+    return header
+
+
+def load_prepared(data_dir: str | Path) -> tuple[TokenFile, TokenFile, dict[str, Any]]:
+    """(train, val, header) of a prepared data directory; checks the header against the .bin file sizes.
+
+    The tokenizer that made the ids is `load_tokenizer(Path(data_dir) / "tokenizer.json")`."""
+    data_dir = Path(data_dir)
+    header = read_header(data_dir)
+    try:
+        dtype = np.dtype(header["dtype"])
+        if dtype not in (np.dtype("<u2"), np.dtype("<u4")) or dtype_for(header["vocab_size"]) != dtype:
+            raise ValueError(header["dtype"])
+        splits = []
+        for name in ("train", "val"):
+            entry = header["splits"][name]
+            path, n_tokens = data_dir / entry["file"], int(entry["tokens"])
+            if not path.is_file() or path.stat().st_size != n_tokens * dtype.itemsize:
+                raise LanternError(f"{path}: missing, or its size does not match the {n_tokens:,} tokens in {HEADER}")
+            splits.append(TokenFile(path, dtype, n_tokens, "train" if name == "train" else "validation"))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise LanternError(f"{data_dir / HEADER}: corrupted header ({exc.__class__.__name__}: {exc})") from None
+    return splits[0], splits[1], header
