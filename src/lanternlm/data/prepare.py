@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import LanternError
 from ..io import atomic_directory, write_json_atomic
 from ..tokenizers import Tokenizer, load_tokenizer
-from ..tokenizers.pretokenize import input_files, read_batches
+from ..tokenizers.pretokenize import DEFAULT_BATCH_CHARS, input_files, read_batches
 from .tokenfile import FORMAT_NAME, FORMAT_VERSION, HEADER, TOKENIZER, dtype_for
 
 EOT = "<|endoftext|>"
@@ -51,10 +51,11 @@ def _encode_batch(item: tuple[bool, str]) -> tuple[np.ndarray, int]:
 
 
 def write_tokens(tokenizer_path: Path, paths: Iterable[str | Path], target: Path, dtype: np.dtype,
-                 workers: int | None = None, progress: Callable[[int], None] | None = None) -> int:
+                 workers: int | None = None, progress: Callable[[int], None] | None = None,
+                 batch_chars: int = DEFAULT_BATCH_CHARS) -> int:
     """Encode the files (documents) into `target` as raw `dtype` ids; returns the number of tokens."""
     global _worker_tokenizer
-    items = ((number > 0 and first, text) for number, first, text in _mark_first(read_batches(paths)))
+    items = ((number > 0 and first, text) for number, first, text in _mark_first(read_batches(paths, batch_chars)))
     head = [item for _, item in zip(range(PARALLEL_MIN_BATCHES), items)]
     parallel = len(head) == PARALLEL_MIN_BATCHES and (workers or os.cpu_count() or 1) > 1
     if not parallel:
