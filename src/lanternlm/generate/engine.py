@@ -1,34 +1,41 @@
-"""The inference engine: owns generation state apart from the model, used by the CLI (and later chat/serving).
+"""The inference engine: owns generation state apart from the model (used by the CLI, chat and later serving).
 
-Autoregressive generation: predict the next-token distribution, choose a token, append it, repeat. When the
-sequence outgrows the context window, only the last `block_size` tokens are fed (a sliding window).
+Autoregressive generation: predict the next-token distribution, choose a token, append it, repeat.
+The `Decoder` runs the model (prefill, then one token per step); `sampling` chooses each token;
+`TextStream` turns ids into text and watches for stop sequences; `GenerationStats` times it all.
 """
 
 from __future__ import annotations
 
-import codecs
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterator
 
 import torch
 
 from ..errors import LanternError
 from ..tokenizers import Tokenizer
+from .beam import beam_search
+from .config import GenerationConfig
+from .decoder import Decoder
 from .sampling import sample_next
+from .streaming import TextStream
 
 
 @dataclass
 class GenerationStats:
     prompt_tokens: int = 0
-    new_tokens: int = 0
-    time_to_first_token: float = 0.0  # seconds from the call to the first new token
+    new_tokens: int = 0  # summed over the batch
+    time_to_first_token: float = 0.0  # seconds from the call to the first new token (prefill + one sample)
     total_time: float = 0.0
+    steps: int = 0  # decoding steps (one new token per row each)
 
     @property
     def tokens_per_sec(self) -> float:
+        """Decoding throughput after the first token: tokens generated per second, summed over the batch."""
         decode_time = self.total_time - self.time_to_first_token
-        return (self.new_tokens - 1) / decode_time if self.new_tokens > 1 and decode_time > 0 else float("nan")
+        rows = self.new_tokens / self.steps if self.steps else 0
+        return (self.new_tokens - rows) / decode_time if self.steps > 1 and decode_time > 0 else float("nan")
 
     def summary(self) -> str:
         return (f"{self.new_tokens} tokens, time to first token {1000 * self.time_to_first_token:.1f} ms, "
@@ -51,44 +58,107 @@ class Engine:
             raise LanternError("the prompt is empty")
         return self.tokenizer.encode(prompt)
 
+    def make_config(self, config: GenerationConfig | None = None, **overrides) -> GenerationConfig:
+        """A validated config: `config` (or the defaults) with keyword overrides; stop_tokens defaults to EOT."""
+        config = replace(config or GenerationConfig(), **overrides)
+        if config.stop_tokens is None:
+            eot = self.tokenizer.eot_id
+            config = replace(config, stop_tokens=() if eot is None else (eot,))
+        return config.validate()
+
     @torch.no_grad()
-    def stream_ids(self, prompt_ids: list[int], max_new_tokens: int, temperature: float = 1.0, top_k: int = 0,
-                   seed: int | None = None) -> Iterator[int]:
-        """Yield new token ids one at a time."""
-        if max_new_tokens <= 0:
-            raise LanternError(f"max_new_tokens must be positive, got {max_new_tokens}")
-        if temperature < 0:
-            raise LanternError(f"temperature must be >= 0, got {temperature}")
-        if top_k < 0:
-            raise LanternError(f"top_k must be >= 0, got {top_k}")
+    def stream_batch_ids(self, rows: list[list[int]], config: GenerationConfig) -> Iterator[torch.Tensor]:
+        """Sample for every row in lock-step; yield a (B,) tensor of new ids per step, -1 for finished rows.
+
+        A row finishes at a stop token (not yielded) or at max_new_tokens; the call ends when all have."""
+        if not rows or any(not r for r in rows):
+            raise LanternError("the prompt is empty")
+        self.model.eval()
         generator = torch.Generator(device=self.device)
-        generator.manual_seed(seed) if seed is not None else generator.seed()
+        generator.manual_seed(config.seed) if config.seed is not None else generator.seed()
+        self.stats = GenerationStats(prompt_tokens=sum(map(len, rows)))
+        started = time.perf_counter()
+        decoder = Decoder(self.model, use_cache=config.use_cache)
+        logits = decoder.prefill(rows)
+        B, V = logits.shape
+        seen = torch.zeros(B, V, dtype=torch.bool, device=logits.device)
+        for i, r in enumerate(rows):
+            seen[i, r] = True
+        counts = torch.zeros(B, V, device=logits.device)
+        done = torch.zeros(B, dtype=torch.bool, device=logits.device)
+        stops = torch.tensor(config.stop_tokens, dtype=torch.long, device=logits.device)
+        for step in range(config.max_new_tokens):
+            next_ids = sample_next(logits, config, seen, counts, generator)
+            done |= torch.isin(next_ids, stops)
+            now = time.perf_counter() - started
+            if step == 0:
+                self.stats.time_to_first_token = now
+            self.stats.total_time, self.stats.steps = now, step + 1
+            self.stats.new_tokens += int((~done).sum())
+            if done.all():
+                return
+            yield torch.where(done, -1, next_ids)
+            if step + 1 < config.max_new_tokens:
+                seen[torch.arange(B), next_ids] = True
+                counts[torch.arange(B), next_ids] += 1
+                logits = decoder.step(next_ids)
+
+    def stream_ids(self, prompt_ids: list[int], config: GenerationConfig | None = None, **overrides) -> Iterator[int]:
+        """Yield new token ids one at a time for a single prompt (beam search yields its best sequence)."""
+        config = self.make_config(config, **overrides)
+        if config.num_beams > 1:
+            yield from self._beam_ids(prompt_ids, config)
+            return
+        for ids in self.stream_batch_ids([prompt_ids], config):
+            if ids[0] < 0:
+                return
+            yield int(ids[0])
+
+    @torch.no_grad()
+    def _beam_ids(self, prompt_ids: list[int], config: GenerationConfig) -> list[int]:
         self.stats = GenerationStats(prompt_tokens=len(prompt_ids))
         started = time.perf_counter()
-        ids = torch.tensor([prompt_ids], dtype=torch.long, device=self.device)
-        for _ in range(max_new_tokens):
-            context = ids[:, -self.block_size:]
-            logits = self.model(context).logits[:, -1, :]
-            next_id = sample_next(logits, temperature, top_k, generator)
-            ids = torch.cat([ids, next_id[:, None]], dim=1)
-            self.stats.new_tokens += 1
-            now = time.perf_counter() - started
-            if self.stats.new_tokens == 1:
-                self.stats.time_to_first_token = now
-            self.stats.total_time = now
-            yield int(next_id)
+        decoder = Decoder(self.model.eval(), use_cache=config.use_cache)
+        tokens = beam_search(decoder, prompt_ids, config.num_beams, config.max_new_tokens, config.length_penalty,
+                             config.stop_tokens)
+        self.stats.total_time = self.stats.time_to_first_token = time.perf_counter() - started
+        self.stats.new_tokens, self.stats.steps = len(tokens), 1
+        return [t for t in tokens if t not in config.stop_tokens]
 
-    def stream(self, prompt: str, max_new_tokens: int, temperature: float = 1.0, top_k: int = 0,
-               seed: int | None = None) -> Iterator[str]:
-        """Yield text pieces as they are generated (bytes of a character split across tokens are held back)."""
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        for token_id in self.stream_ids(self.encode_prompt(prompt), max_new_tokens, temperature, top_k, seed):
-            piece = decoder.decode(self.tokenizer.token_bytes(token_id))
+    def stream(self, prompt: str, max_new_tokens: int | None = None, config: GenerationConfig | None = None,
+               **overrides) -> Iterator[str]:
+        """Yield text pieces as they are generated, stopping before any stop sequence."""
+        if max_new_tokens is not None:
+            overrides["max_new_tokens"] = max_new_tokens
+        config = self.make_config(config, **overrides)
+        text = TextStream(self.tokenizer, config.stop)
+        for token_id in self.stream_ids(self.encode_prompt(prompt), config):
+            piece = text.push(token_id)
             if piece:
                 yield piece
-        tail = decoder.decode(b"", final=True)
+            if text.stopped:
+                return
+        tail = text.finish()
         if tail:
             yield tail
 
-    def generate(self, prompt: str, max_new_tokens: int, **kwargs) -> str:
-        return "".join(self.stream(prompt, max_new_tokens, **kwargs))
+    def generate(self, prompt: str, max_new_tokens: int | None = None, **overrides) -> str:
+        return "".join(self.stream(prompt, max_new_tokens, **overrides))
+
+    def generate_batch(self, prompts: list[str], max_new_tokens: int | None = None,
+                       config: GenerationConfig | None = None, **overrides) -> list[str]:
+        """Several prompts (of any lengths) decoded together; each row stops on its own."""
+        if max_new_tokens is not None:
+            overrides["max_new_tokens"] = max_new_tokens
+        config = self.make_config(config, **overrides)
+        if config.num_beams > 1:
+            return [self.generate(p, config=config) for p in prompts]
+        streams = [TextStream(self.tokenizer, config.stop) for _ in prompts]
+        texts = [""] * len(prompts)
+        for ids in self.stream_batch_ids([self.encode_prompt(p) for p in prompts], config):
+            for i, token_id in enumerate(ids.tolist()):
+                if token_id >= 0 and not streams[i].stopped:
+                    texts[i] += streams[i].push(token_id)
+            if all(s.stopped for s in streams):
+                break
+        return [t + s.finish() for t, s in zip(texts, streams)]

@@ -1,6 +1,9 @@
-"""Choosing the next token from logits: small pure functions, composed in order.
+"""Choosing the next token from logits: small pure functions over (B, V) logits, composed in a fixed order.
 
-temperature: z / T (T -> 0 is greedy); top-k: keep the k largest logits; then sample from softmax.
+    penalties (repetition θ; presence/frequency) -> temperature -> top-k -> top-p -> min-p -> softmax -> draw
+
+This is the order Hugging Face `generate` applies its processors and warpers in, so each step can be
+checked against theirs. Filters set removed logits to -inf, so the final softmax gives them probability 0.
 """
 
 from __future__ import annotations
@@ -8,22 +11,86 @@ from __future__ import annotations
 import torch
 
 from ..nn.functional import softmax
+from .config import GenerationConfig
+
+
+def repetition_penalty(logits: torch.Tensor, seen: torch.Tensor, theta: float) -> torch.Tensor:
+    """CTRL / HF convention for tokens already in the sequence (`seen`, bool (B, V)): z/θ if z > 0, z·θ if z < 0.
+
+    θ > 1 makes every seen token less likely whatever the sign of its logit."""
+    if theta == 1.0:
+        return logits
+    penalised = torch.where(logits < 0, logits * theta, logits / theta)
+    return torch.where(seen, penalised, logits)
+
+
+def presence_frequency_penalty(logits: torch.Tensor, counts: torch.Tensor, presence: float,
+                               frequency: float) -> torch.Tensor:
+    """The subtractive (OpenAI) form: z_j -= presence · [c_j > 0] + frequency · c_j, c_j = times j was generated."""
+    if presence == 0 and frequency == 0:
+        return logits
+    return logits - presence * (counts > 0).to(logits.dtype) - frequency * counts.to(logits.dtype)
+
+
+def apply_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """z / T: T < 1 sharpens the distribution, T > 1 flattens it (T = 0, greedy, is handled by the caller)."""
+    return logits if temperature == 1.0 else logits / temperature
 
 
 def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
-    """Set every logit outside the k largest (per row) to -inf. k <= 0 or k >= |V| keeps all."""
+    """Set every logit outside the k largest (per row) to -inf (ties with the k-th are kept). k <= 0 keeps all."""
     if k <= 0 or k >= logits.size(-1):
         return logits
     kth = torch.topk(logits, k, dim=-1).values[..., -1:]
     return logits.masked_fill(logits < kth, float("-inf"))
 
 
-def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0,
+def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
+    """Nucleus: keep the most likely tokens until their probability mass reaches p (always at least one).
+
+    Sorted ascending, a token is dropped when the mass of it and everything less likely is <= 1 - p."""
+    if p >= 1.0:
+        return logits
+    sorted_logits, order = torch.sort(logits, dim=-1)
+    tail_mass = softmax(sorted_logits).cumsum(dim=-1)
+    drop_sorted = tail_mass <= 1 - p
+    drop_sorted[..., -1] = False  # the most likely token always survives
+    drop = drop_sorted.scatter(-1, order, drop_sorted)
+    return logits.masked_fill(drop, float("-inf"))
+
+
+def min_p_filter(logits: torch.Tensor, min_p: float) -> torch.Tensor:
+    """Keep tokens with p_j >= min_p · max_i p_i: the cut scales with how confident the model is."""
+    if min_p <= 0:
+        return logits
+    probs = softmax(logits)
+    drop = probs < min_p * probs.amax(dim=-1, keepdim=True)
+    return logits.masked_fill(drop, float("-inf"))
+
+
+def process_logits(logits: torch.Tensor, config: GenerationConfig, seen: torch.Tensor | None = None,
+                   generated_counts: torch.Tensor | None = None) -> torch.Tensor:
+    """All the steps before the draw, in order. `seen` (bool (B, V)): tokens in prompt or output, for θ;
+    `generated_counts` (B, V): how often each token was generated, for presence/frequency."""
+    logits = logits.float()
+    if seen is not None:
+        logits = repetition_penalty(logits, seen, config.repetition_penalty)
+    if generated_counts is not None:
+        logits = presence_frequency_penalty(logits, generated_counts, config.presence_penalty,
+                                            config.frequency_penalty)
+    if config.greedy:
+        return logits
+    logits = apply_temperature(logits, config.temperature)
+    logits = top_k_filter(logits, config.top_k)
+    logits = top_p_filter(logits, config.top_p)
+    return min_p_filter(logits, config.min_p)
+
+
+def sample_next(logits: torch.Tensor, config: GenerationConfig, seen: torch.Tensor | None = None,
+                generated_counts: torch.Tensor | None = None,
                 generator: torch.Generator | None = None) -> torch.Tensor:
-    """logits (B, V) -> next token ids (B,). temperature == 0 picks the argmax (greedy decoding)."""
-    if temperature < 0:
-        raise ValueError("temperature must be >= 0")
-    if temperature == 0:
-        return logits.argmax(dim=-1)
-    probs = softmax(top_k_filter(logits, top_k), temperature=temperature)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    """logits (B, V) -> next token ids (B,): the argmax when temperature is 0, else a draw from the filtered softmax."""
+    processed = process_logits(logits, config, seen, generated_counts)
+    if config.greedy:
+        return processed.argmax(dim=-1)
+    return torch.multinomial(softmax(processed), 1, generator=generator).squeeze(-1)
