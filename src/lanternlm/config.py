@@ -26,13 +26,23 @@ class ModelConfig:
     n_layer: int = 6
     n_head: int = 6
     n_embd: int = 384  # d_model
-    d_ff: int = 0  # feed-forward width; 0 means 4 * n_embd
-    activation: str = "gelu"
+    d_ff: int = 0  # feed-forward width (per expert with MoE); 0 means 4 * n_embd
+    activation: str = "gelu"  # gelu | gelu_tanh | relu | silu | swiglu (gated)
     dropout: float = 0.0  # on embeddings and residual branches
     attn_dropout: float = 0.0  # on attention weights
     bias: bool = True  # biases in Linear and LayerNorm
     norm_eps: float = 1e-5
     tie_embeddings: bool = True  # LM head shares the token embedding matrix
+    position: str = "learned"  # learned | sinusoidal | rope | alibi | none
+    rope_theta: float = 10000.0  # RoPE base: pair i rotates by angle pos * theta^(-2i/d_head)
+    norm: str = "layernorm"  # layernorm | rmsnorm
+    norm_placement: str = "pre"  # pre: x + f(norm(x)); post: norm(x + f(x))
+    n_kv_head: int = 0  # key/value heads: 0 = n_head (multi-head), 1 = multi-query, between = grouped-query
+    qk_norm: bool = False  # RMS-normalise queries and keys per head before the dot product
+    sliding_window: int = 0  # attend to at most this many most recent positions (self included); 0 = all
+    n_expert: int = 0  # mixture-of-experts feed-forward with this many experts; 0 = one dense feed-forward
+    n_expert_active: int = 2  # top-k: experts each token is routed to
+    moe_aux_loss_coef: float = 0.01  # weight of the load-balancing loss added to the training loss
 
     @property
     def ff_dim(self) -> int:
@@ -41,6 +51,10 @@ class ModelConfig:
     @property
     def head_dim(self) -> int:
         return self.n_embd // self.n_head
+
+    @property
+    def kv_heads(self) -> int:
+        return self.n_kv_head or self.n_head
 
     def validate(self) -> None:
         for name in ("block_size", "n_layer", "n_head", "n_embd"):
@@ -53,10 +67,30 @@ class ModelConfig:
         for name in ("dropout", "attn_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise LanternError(f"model.{name} must be in [0, 1), got {getattr(self, name)}")
-        from .nn.feedforward import ACTIVATIONS  # noqa: PLC0415 (config stays importable without torch)
+        if self.n_kv_head < 0 or self.n_head % self.kv_heads:
+            raise LanternError(f"model.n_head ({self.n_head}) must be divisible by model.n_kv_head ({self.n_kv_head})")
+        if self.sliding_window < 0 or self.rope_theta <= 0 or self.norm_eps <= 0 or self.moe_aux_loss_coef < 0:
+            raise LanternError("model.sliding_window and moe_aux_loss_coef must be >= 0; rope_theta and norm_eps > 0")
+        if self.n_expert < 0 or (self.n_expert and not 1 <= self.n_expert_active <= self.n_expert):
+            raise LanternError(f"model.n_expert_active ({self.n_expert_active}) must be in 1..n_expert ({self.n_expert})")
+        if self.position == "rope" and self.head_dim % 2:
+            raise LanternError(f"rotary positions need an even head dimension, got {self.head_dim}")
+        if self.position == "sinusoidal" and self.n_embd % 2:
+            raise LanternError(f"sinusoidal positions need an even model.n_embd, got {self.n_embd}")
+        _check_choice("activation", self.activation, ACTIVATION_NAMES)
+        _check_choice("position", self.position, ("learned", "sinusoidal", "rope", "alibi", "none"))
+        _check_choice("norm", self.norm, ("layernorm", "rmsnorm"))
+        _check_choice("norm_placement", self.norm_placement, ("pre", "post"))
 
-        if self.activation not in ACTIVATIONS:
-            raise LanternError(f"model.activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
+
+ACTIVATION_NAMES = ("gelu", "gelu_tanh", "relu", "silu", "swiglu")
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        close = difflib.get_close_matches(value, choices, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise LanternError(f"model.{name} must be one of {', '.join(choices)}; got {value!r}{hint}")
 
 
 @dataclass
@@ -64,7 +98,8 @@ class TrainConfig:
     """Optimisation: AdamW with warm-up and cosine decay, clipping, evaluation and checkpoint cadence."""
 
     max_iters: int = 5000
-    batch_size: int = 12
+    batch_size: int = 12  # sequences per micro-batch (per process)
+    grad_accum: int = 1  # micro-batches whose gradients are summed before each optimizer step
     learning_rate: float = 1e-3
     min_lr: float = 1e-4  # floor of the decay
     warmup_iters: int = 100
@@ -82,9 +117,10 @@ class TrainConfig:
     seed: int = 1337
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     dtype: str = "auto"  # auto | float32 | bfloat16 | float16
+    compile: bool = False  # torch.compile the model (falls back to eager with a warning if it cannot)
 
     def validate(self) -> None:
-        for name in ("max_iters", "batch_size", "eval_interval", "eval_iters", "checkpoint_interval",
+        for name in ("max_iters", "batch_size", "grad_accum", "eval_interval", "eval_iters", "checkpoint_interval",
                      "keep_checkpoints", "log_interval"):
             if getattr(self, name) <= 0:
                 raise LanternError(f"train.{name} must be positive, got {getattr(self, name)}")
@@ -106,6 +142,7 @@ class DataConfig:
     val_input: str = ""  # a separate validation file; empty: the last val_fraction of the text
     val_fraction: float = 0.1
     tokenizer: str = "char"  # "char" (built from the text) or a path to a saved tokenizer
+    data_dir: str = ""  # a `lantern prepare`d token directory (memory-mapped); replaces input/tokenizer
 
     def validate(self) -> None:
         if not 0.0 < self.val_fraction < 1.0:

@@ -1,7 +1,12 @@
 """GPT: a decoder-only transformer language model, top to bottom as in the diagram.
 
-tokens -> token embedding + learned position embedding -> dropout -> N x Block -> LayerNorm -> LM head -> logits
-Block (pre-norm): x + Attention(LN(x)), then x + FeedForward(LN(x)).
+tokens -> token embedding (+ absolute positions) -> dropout -> N x Block -> final norm -> LM head -> logits
+Block, pre-norm (GPT-2, Llama):  x = x + Attention(norm(x));  x = x + FeedForward(norm(x))
+Block, post-norm (2017 paper):   x = norm(x + Attention(x));  x = norm(x + FeedForward(x))
+
+Every option of the family is a field of `ModelConfig`: positions (learned, sinusoidal, RoPE, ALiBi, none),
+LayerNorm or RMSNorm, the activation (SwiGLU included), MHA/MQA/GQA, QK-norm, a sliding window, a
+mixture-of-experts feed-forward, biases and a tied or untied head. GPT-2, Llama and Mixtral are presets.
 """
 
 from __future__ import annotations
@@ -14,31 +19,53 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..config import ModelConfig
-from ..nn import CausalSelfAttention, FeedForward
+from ..nn import (FeedForward, GroupedQueryAttention, KVCache, LearnedPositionalEmbedding, MoEFeedForward,
+                  RotaryEmbedding, Routing, SinusoidalPositionalEncoding, make_norm)
 
 
 @dataclass
 class LMOutput:
     logits: torch.Tensor  # (B, T, vocab_size)
-    loss: torch.Tensor | None = None  # mean cross-entropy of the next token, when targets are given
-    attentions: list[torch.Tensor] | None = None  # per layer (B, n_head, T, T), when requested
+    loss: torch.Tensor | None = None  # next-token cross-entropy (+ weighted MoE aux loss in training mode)
+    attentions: list[torch.Tensor] | None = None  # per layer (B, n_head, T, T_keys), when requested
+    aux_loss: torch.Tensor | None = None  # MoE load-balancing loss, mean over layers (no weight applied)
+    expert_load: torch.Tensor | None = None  # (n_layer, n_expert): share of routed tokens per expert
 
 
 class Block(nn.Module):
-    """One transformer block: causal self-attention and a feed-forward network, each in a pre-norm residual."""
+    """One transformer block: causal self-attention and a feed-forward network, each in a residual branch."""
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, rotary: RotaryEmbedding | None) -> None:
         super().__init__()
-        self.ln_1 = nn.LayerNorm(config.n_embd, eps=config.norm_eps, bias=config.bias)
-        self.attn = CausalSelfAttention(config.n_embd, config.n_head, config.bias, config.attn_dropout, config.dropout)
-        self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.norm_eps, bias=config.bias)
-        self.mlp = FeedForward(config.n_embd, config.ff_dim, config.activation, config.bias, config.dropout)
+        c = config
+        self.pre_norm = c.norm_placement == "pre"
+        self.ln_1 = make_norm(c.norm, c.n_embd, c.norm_eps, c.bias)
+        self.attn = GroupedQueryAttention(c.n_embd, c.n_head, c.kv_heads, c.bias, c.attn_dropout, c.dropout,
+                                          c.qk_norm, c.norm_eps, c.sliding_window, rotary, c.position == "alibi")
+        self.ln_2 = make_norm(c.norm, c.n_embd, c.norm_eps, c.bias)
+        self.moe = c.n_expert > 0
+        if self.moe:
+            self.mlp = MoEFeedForward(c.n_embd, c.ff_dim, c.n_expert, c.n_expert_active, c.activation, c.bias,
+                                      c.dropout)
+        else:
+            self.mlp = FeedForward(c.n_embd, c.ff_dim, c.activation, c.bias, c.dropout)
 
-    def forward(self, x: torch.Tensor, return_attention: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        attn_out, weights = self.attn(self.ln_1(x), return_attention)
-        x = x + attn_out  # residual connection
-        x = x + self.mlp(self.ln_2(x))
-        return x, weights
+    def feed_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, Routing | None]:
+        return self.mlp(x) if self.moe else (self.mlp(x), None)
+
+    def forward(self, x: torch.Tensor, return_attention: bool = False, start_pos: int = 0,
+                kv_cache=None) -> tuple[torch.Tensor, torch.Tensor | None, Routing | None]:
+        if self.pre_norm:  # the residual stream itself is never normalised: gradients flow straight through
+            attn_out, weights = self.attn(self.ln_1(x), return_attention, start_pos, kv_cache)
+            x = x + attn_out
+            mlp_out, routing = self.feed_forward(self.ln_2(x))
+            x = x + mlp_out
+        else:
+            attn_out, weights = self.attn(x, return_attention, start_pos, kv_cache)
+            x = self.ln_1(x + attn_out)
+            mlp_out, routing = self.feed_forward(x)
+            x = self.ln_2(x + mlp_out)
+        return x, weights, routing
 
 
 class GPT(nn.Module):
@@ -46,19 +73,25 @@ class GPT(nn.Module):
         super().__init__()
         if config.vocab_size <= 0:
             raise ValueError("ModelConfig.vocab_size must be set (it comes from the tokenizer)")
-        self.config = config
-        self.wte = nn.Embedding(config.vocab_size, config.n_embd)  # token embedding matrix, |V| x d
-        self.wpe = nn.Embedding(config.block_size, config.n_embd)  # learned absolute positions
-        self.drop = nn.Dropout(config.dropout) if config.dropout > 0 else nn.Identity()
-        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
-        self.ln_f = nn.LayerNorm(config.n_embd, eps=config.norm_eps, bias=config.bias)
-        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)  # unembedding
-        if config.tie_embeddings:
+        self.config = c = config
+        self.wte = nn.Embedding(c.vocab_size, c.n_embd)  # token embedding matrix, |V| x d
+        self.wpe: nn.Module | None = None  # RoPE and ALiBi act inside attention; "none" has no positions
+        if c.position == "learned":
+            self.wpe = LearnedPositionalEmbedding(c.block_size, c.n_embd)
+        elif c.position == "sinusoidal":
+            self.wpe = SinusoidalPositionalEncoding(c.block_size, c.n_embd)
+        rotary = RotaryEmbedding(c.head_dim, c.block_size, c.rope_theta) if c.position == "rope" else None
+        self.drop = nn.Dropout(c.dropout) if c.dropout > 0 else nn.Identity()
+        self.blocks = nn.ModuleList(Block(c, rotary) for _ in range(c.n_layer))
+        # post-norm blocks already end in a norm; pre-norm needs one before the head
+        self.ln_f = make_norm(c.norm, c.n_embd, c.norm_eps, c.bias) if c.norm_placement == "pre" else nn.Identity()
+        self.lm_head = nn.Linear(c.n_embd, c.vocab_size, bias=False)  # unembedding
+        if c.tie_embeddings:
             self.lm_head.weight = self.wte.weight
         self.apply(self._init_weights)
         for name, param in self.named_parameters():
             if name.endswith("c_proj.weight"):  # GPT-2: residual projections scaled by 1/sqrt(2 * n_layer)
-                nn.init.normal_(param, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+                nn.init.normal_(param, mean=0.0, std=0.02 / math.sqrt(2 * c.n_layer))
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -67,27 +100,38 @@ class GPT(nn.Module):
         if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
 
-    def embed(self, idx: torch.Tensor) -> torch.Tensor:
-        """Input embedding = token embedding + position embedding, (B, T) -> (B, T, d)."""
+    def embed(self, idx: torch.Tensor, start_pos: int = 0) -> torch.Tensor:
+        """Input embedding = token embedding (+ absolute position embedding), (B, T) -> (B, T, d)."""
         T = idx.size(1)
-        if T > self.config.block_size:
-            raise ValueError(f"sequence of length {T} exceeds block_size {self.config.block_size}")
-        positions = torch.arange(T, device=idx.device)
-        return self.drop(self.wte(idx) + self.wpe(positions))
+        if start_pos + T > self.config.block_size:
+            raise ValueError(f"positions {start_pos}..{start_pos + T - 1} exceed block_size {self.config.block_size}")
+        x = self.wte(idx)
+        if self.wpe is not None:
+            x = x + self.wpe(T, start_pos)
+        return self.drop(x)
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None,
-                return_attention: bool = False) -> LMOutput:
-        x = self.embed(idx)
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, return_attention: bool = False,
+                kv_cache: KVCache | None = None, start_pos: int = 0) -> LMOutput:
+        """idx: (B, T) token ids at positions start_pos..start_pos+T-1 (with `kv_cache`, positions before
+        start_pos come from the cache, which this call extends)."""
+        x = self.embed(idx, start_pos)
         attentions = [] if return_attention else None
-        for block in self.blocks:
-            x, weights = block(x, return_attention)
+        routings = []
+        for i, block in enumerate(self.blocks):
+            x, weights, routing = block(x, return_attention, start_pos, kv_cache.layers[i] if kv_cache else None)
             if attentions is not None:
                 attentions.append(weights)
+            if routing is not None:
+                routings.append(routing)
         logits = self.lm_head(self.ln_f(x))
+        aux_loss = torch.stack([r.aux_loss for r in routings]).mean() if routings else None
         loss = None
         if targets is not None:
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.reshape(-1), ignore_index=-1)
-        return LMOutput(logits=logits, loss=loss, attentions=attentions)
+            if aux_loss is not None and self.training:  # evaluation reports the pure cross-entropy
+                loss = loss + self.config.moe_aux_loss_coef * aux_loss
+        expert_load = torch.stack([r.expert_load for r in routings]).detach() if routings else None
+        return LMOutput(logits, loss, attentions, aux_loss, expert_load)
 
     def num_parameters(self) -> int:
         """Distinct parameters (a tied LM head is counted once)."""

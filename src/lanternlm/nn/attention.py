@@ -1,8 +1,12 @@
-"""Self-attention: Attention(Q, K, V) = softmax(Q Kᵀ / √d_k) V, with heads in parallel.
+"""Self-attention: Attention(Q, K, V) = softmax(Q Kᵀ / √d_k + bias) V, with heads in parallel.
 
 Two paths compute the same thing: `attention_reference` spells the formula out and can return the T×T
 attention pattern; the fused path calls PyTorch's `scaled_dot_product_attention` (flash / memory-efficient
-kernels), which never materialises that matrix. Tests hold them equal.
+kernels), which never materialises that matrix. Tests hold them equal in every combination of options.
+
+Grouped-query attention (GQA): n_head query heads share n_kv_head key/value heads, each K/V head serving a
+group of n_head / n_kv_head query heads. n_kv_head = n_head is ordinary multi-head attention (MHA),
+n_kv_head = 1 is multi-query attention (MQA). Fewer K/V heads shrink the KV cache by n_head / n_kv_head.
 """
 
 from __future__ import annotations
@@ -14,48 +18,102 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .functional import softmax
+from .kv_cache import LayerKVCache
+from .norms import RMSNorm
+from .positions import RotaryEmbedding, alibi_bias, alibi_slopes
 
 
-def causal_mask(t_query: int, t_key: int, device: torch.device | None = None) -> torch.Tensor:
-    """True where query i may attend to key j, i.e. j <= i (queries are the last t_query of t_key positions)."""
-    offset = t_key - t_query
-    q = torch.arange(t_query, device=device)[:, None] + offset
+def causal_mask(t_query: int, t_key: int, device: torch.device | None = None, window: int = 0) -> torch.Tensor:
+    """True where query i may attend to key j: j <= i, and with a sliding window also i - j < window.
+
+    Queries are the last t_query of the t_key positions (the newest tokens when keys come from a KV cache)."""
+    q = torch.arange(t_query, device=device)[:, None] + (t_key - t_query)
     k = torch.arange(t_key, device=device)[None, :]
-    return k <= q
+    allowed = k <= q
+    return allowed & (q - k < window) if window > 0 else allowed
 
 
 def attention_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = True,
-                        dropout_p: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """q, k, v: (B, H, T, d_head). Returns (output (B, H, T, d_head), weights (B, H, T_q, T_k))."""
+                        dropout_p: float = 0.0, bias: torch.Tensor | None = None,
+                        window: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """q: (B, H, T_q, d_head); k, v: (B, H_kv, T_k, d_head) with H a multiple of H_kv; bias: (H, T_q, T_k) added
+    to the scores (ALiBi). Returns (output (B, H, T_q, d_head), weights (B, H, T_q, T_k))."""
+    group = q.size(1) // k.size(1)
+    if group > 1:  # each K/V head serves `group` consecutive query heads
+        k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
-    if causal:
-        scores = scores.masked_fill(~causal_mask(q.size(-2), k.size(-2), q.device), float("-inf"))
+    if bias is not None:
+        scores = scores + bias
+    if causal or window:
+        scores = scores.masked_fill(~causal_mask(q.size(-2), k.size(-2), q.device, window), float("-inf"))
     weights = softmax(scores).to(q.dtype)
     dropped = F.dropout(weights, p=dropout_p) if dropout_p > 0 else weights
     return dropped @ v, weights
 
 
-class CausalSelfAttention(nn.Module):
-    """Multi-head causal self-attention: project to Q, K, V, split into n_head heads, attend, concat, project."""
+class GroupedQueryAttention(nn.Module):
+    """Causal self-attention with n_head query heads and n_kv_head key/value heads (MHA, MQA or GQA).
 
-    def __init__(self, n_embd: int, n_head: int, bias: bool = True, attn_dropout: float = 0.0,
-                 resid_dropout: float = 0.0) -> None:
+    Project to Q, K, V in one matmul, split into heads, optionally RMS-normalise Q and K per head (QK-norm,
+    keeps the logits bounded), apply rotary positions, attend, concatenate the heads, project back."""
+
+    def __init__(self, n_embd: int, n_head: int, n_kv_head: int | None = None, bias: bool = True,
+                 attn_dropout: float = 0.0, resid_dropout: float = 0.0, qk_norm: bool = False,
+                 norm_eps: float = 1e-5, sliding_window: int = 0, rotary: RotaryEmbedding | None = None,
+                 alibi: bool = False) -> None:
         super().__init__()
-        if n_embd % n_head:
-            raise ValueError(f"n_embd ({n_embd}) must be divisible by n_head ({n_head})")
-        self.n_head = n_head
-        self.c_attn = nn.Linear(n_embd, 3 * n_embd, bias=bias)  # Q, K, V projections in one matmul
+        n_kv_head = n_kv_head or n_head
+        if n_embd % n_head or n_head % n_kv_head:
+            raise ValueError(f"n_embd ({n_embd}) must be divisible by n_head ({n_head}), and n_head by n_kv_head "
+                             f"({n_kv_head})")
+        self.n_head, self.n_kv_head, self.head_dim = n_head, n_kv_head, n_embd // n_head
+        self.c_attn = nn.Linear(n_embd, (n_head + 2 * n_kv_head) * self.head_dim, bias=bias)  # [Q; K; V]
         self.c_proj = nn.Linear(n_embd, n_embd, bias=bias)
+        self.q_norm = RMSNorm(self.head_dim, norm_eps) if qk_norm else None
+        self.k_norm = RMSNorm(self.head_dim, norm_eps) if qk_norm else None
+        self.rotary = rotary
+        if alibi:
+            self.register_buffer("alibi_slopes", alibi_slopes(n_head), persistent=False)
+        else:
+            self.alibi_slopes = None
+        self.sliding_window = sliding_window
         self.attn_dropout = attn_dropout
         self.resid_dropout = nn.Dropout(resid_dropout) if resid_dropout > 0 else nn.Identity()
 
-    def forward(self, x: torch.Tensor, return_attention: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(self, x: torch.Tensor, return_attention: bool = False, start_pos: int = 0,
+                kv_cache: LayerKVCache | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """x: (B, T, d) at positions start_pos..start_pos+T-1. With `kv_cache`, this step's keys and values are
+        stored there and the queries attend over every cached position."""
         B, T, C = x.shape
-        q, k, v = self.c_attn(x).view(B, T, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4)
+        qkv = self.c_attn(x).view(B, T, self.n_head + 2 * self.n_kv_head, self.head_dim)
+        q, k, v = qkv.split([self.n_head, self.n_kv_head, self.n_kv_head], dim=2)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, heads, T, d_head)
+        if self.q_norm is not None:
+            q, k = self.q_norm(q), self.k_norm(k)
+        if self.rotary is not None:
+            q, k = self.rotary(q, start_pos), self.rotary(k, start_pos)
+        if kv_cache is not None:
+            k, v = kv_cache.update(k, v, start_pos)
         dropout_p = self.attn_dropout if self.training else 0.0
+        bias = alibi_bias(self.alibi_slopes, T, k.size(2)) if self.alibi_slopes is not None else None
         if return_attention:
-            y, weights = attention_reference(q, k, v, causal=True, dropout_p=dropout_p)
+            y, weights = attention_reference(q, k, v, True, dropout_p, bias, self.sliding_window)
         else:
-            y, weights = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True), None
+            y, weights = self._fused(q, k, v, dropout_p, bias), None
         y = y.transpose(1, 2).reshape(B, T, C)  # concatenate heads
         return self.resid_dropout(self.c_proj(y)), weights
+
+    def _fused(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout_p: float,
+               bias: torch.Tensor | None) -> torch.Tensor:
+        """PyTorch's fused kernel. Plain causal attention over a full sequence uses `is_causal` (no mask tensor,
+        the fastest path); a window, ALiBi or cached keys need an explicit mask."""
+        gqa = self.n_kv_head != self.n_head
+        t_q, t_k = q.size(2), k.size(2)
+        if bias is None and not self.sliding_window and t_q == t_k:
+            return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True, enable_gqa=gqa)
+        allowed = causal_mask(t_q, t_k, q.device, self.sliding_window)
+        mask = allowed if bias is None else bias.to(q.dtype).masked_fill(~allowed, float("-inf"))
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, enable_gqa=gqa)
+
+
+CausalSelfAttention = GroupedQueryAttention  # multi-head attention is the n_kv_head == n_head case

@@ -1,0 +1,63 @@
+"""The KV cache: keys and values of the tokens already seen, kept per layer for incremental decoding.
+
+A causal model never lets an old position look at a new one, so the keys and values of positions 0..p-1 do
+not change when token p arrives. Generation therefore feeds the whole prompt once ("prefill"), then one token
+at a time, each step computing Q, K, V for the new token only and attending over the cached K, V: O(T) work
+per token instead of O(T²).
+
+Usage (what the model does with it): `model(idx, kv_cache=cache, start_pos=p)` writes the keys/values of
+positions p..p+T-1 into every layer's cache and attends over positions 0..p+T-1. Positions are absolute, so
+the cache holds at most `block_size` positions; a longer conversation is continued by re-prefilling the last
+tokens (the engine's job; a model with learned positions has no embedding past block_size anyway).
+Writing at a `start_pos` below the current length overwrites (rolls back) the later positions.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+class LayerKVCache:
+    """One layer's keys and values, (B, n_kv_head, max_len, d_head) each, filled up to `length`."""
+
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor) -> None:
+        self.keys, self.values = keys, values
+        self.length = 0
+
+    def update(self, k: torch.Tensor, v: torch.Tensor, start_pos: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store k, v (B, n_kv_head, T, d_head) at positions start_pos..start_pos+T-1; return all keys/values
+        of positions 0..start_pos+T-1."""
+        end = start_pos + k.size(2)
+        if start_pos > self.length or end > self.keys.size(2):
+            raise ValueError(f"KV cache: cannot write positions {start_pos}..{end - 1} (holds {self.length} of "
+                             f"at most {self.keys.size(2)})")
+        self.keys[:, :, start_pos:end] = k
+        self.values[:, :, start_pos:end] = v
+        self.length = end
+        return self.keys[:, :, :end], self.values[:, :, :end]
+
+
+class KVCache:
+    """Per-layer caches for a batch of `batch_size` sequences of up to `max_len` positions."""
+
+    def __init__(self, n_layer: int, batch_size: int, n_kv_head: int, max_len: int, head_dim: int,
+                 device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> None:
+        shape = (batch_size, n_kv_head, max_len, head_dim)
+        self.layers = [LayerKVCache(torch.zeros(shape, device=device, dtype=dtype),
+                                    torch.zeros(shape, device=device, dtype=dtype)) for _ in range(n_layer)]
+
+    @classmethod
+    def for_model(cls, model: torch.nn.Module, batch_size: int = 1, max_len: int | None = None) -> "KVCache":
+        """A cache shaped for `model` (its config, device and dtype); max_len defaults to block_size."""
+        c = model.config
+        weight = next(model.parameters())
+        return cls(c.n_layer, batch_size, c.kv_heads, max_len or c.block_size, c.head_dim, weight.device,
+                   weight.dtype)
+
+    @property
+    def length(self) -> int:
+        """Number of positions cached so far."""
+        return self.layers[0].length
+
+    def nbytes(self) -> int:
+        return sum(layer.keys.nbytes + layer.values.nbytes for layer in self.layers)
