@@ -12,23 +12,12 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import sys
 import time
 from pathlib import Path
 
-import tiktoken
-from tiktoken.load import load_tiktoken_bpe
-
-from lanternlm.tokenizers import BPETokenizer
-from lanternlm.tokenizers.formats import read_gpt2, read_tiktoken
-from lanternlm.tokenizers.pretokenize import OPENAI_SPECIALS, PATTERNS
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-TOK = DATA / "tokenizers"
-CORPORA = ["tinyshakespeare.txt", "corpora/gutenberg_en.txt.gz", "corpora/tinystories_v1_train_head.txt",
-           "corpora/tinystories_v2_gpt4_head.txt", "corpora/wikitext2_valid.tokens.txt",
-           "corpora/taylorswift_wikipedia.txt", "corpora/the-verdict.txt", "sentiment/movie_reviews_train.jsonl",
-           "sentiment/rt_polarity_train.jsonl", "translation/tatoeba_eng_fra_train.tsv"]
-VOCABS = {"gpt2": ("r50k_base", "gpt2"), "cl100k_base": ("cl100k_base", "gpt4"), "o200k_base": ("o200k_base", "o200k")}
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from test_bpe_vocabs import CORPORA, SHARED_DATA as DATA, TOK, load_ours, load_theirs  # noqa: E402
 
 
 def read(relative: str) -> str:
@@ -42,15 +31,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--reference-chars", type=int, default=3_000_000)
     args = parser.parse_args()
-    order, merges, specials = read_gpt2(TOK / "gpt2_encoder.json", TOK / "gpt2_vocab.bpe")
-    ours = {"gpt2": BPETokenizer(merges, "gpt2", specials, order)}
-    for name, (file, pattern) in VOCABS.items():
-        if name != "gpt2":
-            ours[name] = BPETokenizer.from_ranks(read_tiktoken(TOK / f"{file}.tiktoken"), pattern,
-                                                 OPENAI_SPECIALS[pattern])
-    theirs = {name: tiktoken.Encoding(name, pat_str=PATTERNS[pattern], special_tokens=OPENAI_SPECIALS[pattern],
-                                      mergeable_ranks=load_tiktoken_bpe(str(TOK / f"{file}.tiktoken")))
-              for name, (file, pattern) in VOCABS.items()}
+    ours, theirs = load_ours(), load_theirs()
     fast_total = ref_total = golden_total = 0
     for line in (TOK / "reference_encodings.jsonl").open(encoding="utf-8"):
         rec = json.loads(line)

@@ -36,8 +36,7 @@ def corpus_slice(relative: str, chars: int) -> str:
         return fh.read(chars)
 
 
-@pytest.fixture(scope="module")
-def ours():
+def load_ours() -> dict[str, BPETokenizer]:
     """Our tokenizers: GPT-2 from encoder.json + vocab.bpe, the others from .tiktoken files."""
     order, merges, specials = read_gpt2(need(TOK / "gpt2_encoder.json"), need(TOK / "gpt2_vocab.bpe"))
     toks = {"gpt2": BPETokenizer(merges, "gpt2", specials, order)}
@@ -48,8 +47,7 @@ def ours():
     return toks
 
 
-@pytest.fixture(scope="module")
-def theirs():
+def load_theirs() -> dict:
     """tiktoken itself, built from the same local files."""
     import tiktoken
     from tiktoken.load import load_tiktoken_bpe
@@ -57,6 +55,16 @@ def theirs():
     return {name: tiktoken.Encoding(name, pat_str=PATTERNS[pattern], special_tokens=OPENAI_SPECIALS[pattern],
                                     mergeable_ranks=load_tiktoken_bpe(str(need(TOK / f"{file}.tiktoken"))))
             for name, (file, pattern) in VOCABS.items()}
+
+
+@pytest.fixture(scope="module")
+def ours():
+    return load_ours()
+
+
+@pytest.fixture(scope="module")
+def theirs():
+    return load_theirs()
 
 
 def test_gpt2_files_equal_r50k_ranks(ours):
