@@ -56,6 +56,12 @@ class ModelConfig:
     def kv_heads(self) -> int:
         return self.n_kv_head or self.n_head
 
+    @property
+    def attention_kind(self) -> str:
+        if self.kv_heads == self.n_head:
+            return "multi-head"
+        return "multi-query" if self.kv_heads == 1 else "grouped-query"
+
     def validate(self) -> None:
         for name in ("block_size", "n_layer", "n_head", "n_embd"):
             if getattr(self, name) <= 0:

@@ -1,0 +1,165 @@
+"""Hugging Face interop: a local `transformers` model directory <-> a Lantern run directory.
+
+    lantern convert from-hf DIR --out RUN    config.json + *.safetensors (+ tokenizer files) -> a Lantern run
+    lantern convert to-hf RUN --out DIR      a Lantern run -> config.json + model.safetensors that
+                                             `AutoModelForCausalLM.from_pretrained(DIR)` loads
+
+Families: GPT-2, Llama (incl. grouped-query attention), Mistral and Mixtral (see `hf_families`). Weights are
+read from safetensors only (pickled `.bin` files can run code when loaded) and converted to float32, the
+precision Lantern trains in. The tokenizer travels too when the directory has GPT-2-style `vocab.json` +
+`merges.txt` or a byte-level BPE `tokenizer.json`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from ..config import ModelConfig, RunConfig
+from ..errors import LanternError
+from ..io import atomic_directory, write_json_atomic, write_text_atomic
+from ..models import build_model
+from ..runs import RunPaths, load_run_config, load_weights, save_weights
+from ..tokenizers import load_tokenizer
+from .hf_families import FAMILIES, Family, family_for
+from .hf_tokenizer import read_hf_tokenizer, write_hf_tokenizer
+
+
+def read_hf_config(directory: Path) -> tuple[Family, ModelConfig]:
+    """config.json -> (its family, the equivalent Lantern ModelConfig)."""
+    path = directory / "config.json"
+    if not path.is_file():
+        raise LanternError(f"{directory} is not a Hugging Face model directory (no config.json)")
+    try:
+        hf = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise LanternError(f"{path}: not valid JSON ({exc.__class__.__name__})") from None
+    model_type = hf.get("model_type") if isinstance(hf, dict) else None
+    if model_type not in FAMILIES:
+        raise LanternError(f"{path}: unsupported model family {model_type!r} (supported: {', '.join(FAMILIES)})")
+    family = FAMILIES[model_type]
+    try:
+        values = family.from_hf(hf)
+    except KeyError as exc:
+        raise LanternError(f"{path}: lacks {exc.args[0]!r}") from None
+    names = {f.name for f in fields(ModelConfig)}
+    fixed = {k: v for k, v in family.fixed.items() if k in names and not isinstance(v, tuple)}
+    config = ModelConfig(**{**fixed, **values})
+    config.validate()
+    return family, config
+
+
+def read_safetensors(directory: Path) -> dict[str, torch.Tensor]:
+    """All tensors of the directory's .safetensors file(s) (sharded or not), as float32."""
+    files = sorted(directory.glob("*.safetensors"))
+    if not files:
+        pickled = sorted(p.name for p in directory.glob("*.bin"))
+        hint = f" ({pickled[0]} is a pickle file, which Lantern never loads; re-save it as safetensors)" if pickled else ""
+        raise LanternError(f"{directory}: no .safetensors weights{hint}")
+    tensors = {}
+    for path in files:
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                tensors.update({key: f.get_tensor(key).float() for key in f.keys()})
+        except Exception as exc:  # safetensors raises its own error types for corrupt files
+            raise LanternError(f"{path}: cannot read weights ({exc.__class__.__name__}: {exc})") from None
+    return tensors
+
+
+def state_dict_from_hf(family: Family, config: ModelConfig, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """HF tensors -> Lantern state dict; every HF tensor must be used (or be a known buffer)."""
+    tensors = {(k if k.startswith((family.prefix, "lm_head.")) else family.prefix + k): v for k, v in tensors.items()}
+    state, used = {}, set()
+    for link in family.links(config):
+        missing = [k for k in link.theirs if k not in tensors]
+        if missing:
+            raise LanternError(f"the checkpoint lacks tensor {missing[0]!r}, which its config.json implies")
+        joined = torch.cat([tensors[k] for k in link.theirs], dim=0)
+        state[link.ours] = joined.t().contiguous() if link.transpose else joined
+        used.update(link.theirs)
+    if config.tie_embeddings:
+        state["lm_head.weight"] = state["wte.weight"]
+        used.add("lm_head.weight")  # some files store the tied head anyway
+    unknown = sorted(k for k in tensors if k not in used and not k.endswith(family.ignored))
+    if unknown:
+        raise LanternError(f"the checkpoint has {len(unknown)} tensor(s) the {family.model_type} mapping does not "
+                           f"know, e.g. {unknown[0]!r}")
+    return state
+
+
+def state_dict_to_hf(family: Family, config: ModelConfig, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    tensors = {}
+    for link in family.links(config):
+        tensor = state[link.ours].t() if link.transpose else state[link.ours]
+        parts = tensor.split(list(link.sizes), dim=0) if link.sizes else (tensor,)
+        tensors.update({name: part.contiguous() for name, part in zip(link.theirs, parts)})
+    return tensors
+
+
+def load_hf_model(directory: str | Path) -> tuple[Family, torch.nn.Module]:
+    """A Lantern model (eval mode) holding the weights of a local HF model directory."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise LanternError(f"not a directory: {directory}")
+    family, config = read_hf_config(directory)
+    state = state_dict_from_hf(family, config, read_safetensors(directory))
+    model = build_model(config)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        detail = next((ln.strip() for ln in str(exc).splitlines() if "size mismatch" in ln), str(exc).splitlines()[-1])
+        raise LanternError(f"{directory}: tensor shapes do not match its config.json ({detail})") from None
+    return family, model.eval()
+
+
+def import_hf(directory: str | Path, out: str | Path) -> tuple[Family, bool]:
+    """Write a Lantern run (config.toml, model.safetensors, tokenizer.json when found) from an HF directory.
+    Returns (family, whether a tokenizer came along)."""
+    directory, paths = Path(directory), RunPaths(out)
+    if paths.root.exists() and any(paths.root.iterdir()):
+        raise LanternError(f"{paths.root} already exists and is not empty; choose another --out")
+    family, model = load_hf_model(directory)
+    tokenizer = read_hf_tokenizer(directory)
+    if tokenizer is not None and tokenizer.vocab_size > model.config.vocab_size:
+        raise LanternError(f"{directory}: the tokenizer has {tokenizer.vocab_size} tokens but the model only "
+                           f"{model.config.vocab_size}")
+    config = RunConfig(model=model.config)
+    with atomic_directory(paths.root) as tmp:
+        staged = RunPaths(tmp)
+        if tokenizer is not None:
+            tokenizer.save(staged.tokenizer)
+            config.data.tokenizer = str(paths.tokenizer.resolve())
+        write_text_atomic(staged.config, config.to_toml())
+        save_weights(model, staged.weights)
+    return family, tokenizer is not None
+
+
+def export_hf(run: str | Path, out: str | Path) -> Family:
+    """Write config.json + model.safetensors (+ the tokenizer, when it is byte-level BPE) for `transformers`."""
+    paths, out = RunPaths(run), Path(out)
+    config = load_run_config(run).model
+    family = family_for(config)
+    if not paths.weights.is_file():
+        raise LanternError(f"{paths.root} has no trained weights yet (model.safetensors is missing)")
+    if out.exists() and any(out.iterdir()):
+        raise LanternError(f"{out} already exists and is not empty; choose another --out")
+    model = build_model(config)
+    load_weights(model, paths.weights)
+    tensors = state_dict_to_hf(family, config, model.state_dict())
+    tokenizer = load_tokenizer(paths.tokenizer) if paths.tokenizer.is_file() else None
+    hf_config: dict[str, Any] = {"architectures": [family.architecture], "model_type": family.model_type,
+                                 "dtype": "float32", **family.to_hf(config)}
+    eot = tokenizer.eot_id if tokenizer is not None else None
+    hf_config.update(bos_token_id=eot, eos_token_id=eot)
+    with atomic_directory(out) as tmp:
+        save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        write_json_atomic(tmp / "config.json", hf_config)
+        if tokenizer is not None:
+            write_hf_tokenizer(tokenizer, tmp)
+    return family

@@ -1,0 +1,72 @@
+"""Tokenizers in Hugging Face directories: GPT-2's `vocab.json` + `merges.txt`, or a byte-level BPE
+`tokenizer.json` (the `tokenizers` library format), read into Lantern's `BPETokenizer`.
+
+Both write token bytes through GPT-2's byte -> printable-character table ("Ġ" is the space). Ids must equal
+merge ranks (true of GPT-2's and tiktoken-derived vocabularies such as Llama 3's), as Lantern's BPE requires.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import LanternError
+from ..io import write_json_atomic, write_text_atomic
+from ..tokenizers import BPETokenizer, Tokenizer
+from ..tokenizers.formats import bytes_to_unicode, read_gpt2
+from ..tokenizers.pretokenize import PATTERNS, pattern_name
+
+
+def read_hf_tokenizer(directory: Path) -> BPETokenizer | None:
+    """The directory's byte-level BPE tokenizer, or None when it has none Lantern can read."""
+    if (directory / "vocab.json").is_file() and (directory / "merges.txt").is_file():
+        byte_order, merges, specials = read_gpt2(directory / "vocab.json", directory / "merges.txt")
+        return BPETokenizer(merges, "gpt2", specials, byte_order)
+    path = directory / "tokenizer.json"
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise LanternError(f"{path}: not valid JSON ({exc.__class__.__name__})") from None
+    model = data.get("model") or {}
+    if model.get("type") != "BPE" or "ByteLevel" not in json.dumps(data.get("pre_tokenizer")):
+        return None  # e.g. SentencePiece-style BPE with byte fallback: not byte-level
+    specials = {t["content"]: t["id"] for t in data.get("added_tokens", []) if t.get("special", True)}
+    to_byte = {ch: b for b, ch in bytes_to_unicode().items()}
+    try:
+        ranks = {bytes(to_byte[ch] for ch in token): i for token, i in model["vocab"].items() if token not in specials}
+    except KeyError as exc:
+        raise LanternError(f"{path}: token character {exc.args[0]!r} is not in the byte-level alphabet") from None
+    return BPETokenizer.from_ranks(ranks, _split_pattern(data.get("pre_tokenizer")) or "gpt2", specials)
+
+
+def _split_pattern(pre_tokenizer: dict | None) -> str | None:
+    """The regex of a `Split` pre-tokenizer (Llama 3 style); None means ByteLevel's own GPT-2 regex."""
+    steps = (pre_tokenizer or {}).get("pretokenizers", [pre_tokenizer or {}])
+    for step in steps:
+        regex = (step.get("pattern") or {}).get("Regex") if step.get("type") == "Split" else None
+        if regex:
+            return pattern_name(regex) or regex
+    return None
+
+
+def write_hf_tokenizer(tokenizer: Tokenizer, directory: Path) -> bool:
+    """Write GPT-2-format vocab.json + merges.txt (+ tokenizer_config.json) for a BPE tokenizer with GPT-2's
+    pre-tokenization; returns False (writing nothing) for any other tokenizer."""
+    if not isinstance(tokenizer, BPETokenizer) or tokenizer.pattern != PATTERNS["gpt2"]:
+        return False
+    table = bytes_to_unicode()
+
+    def text(token_id: int) -> str:
+        return "".join(table[b] for b in tokenizer.token_bytes(token_id))
+
+    vocab = {text(i): i for i in range(tokenizer.vocab_size) if i not in tokenizer.special_tokens.values()}
+    vocab.update(tokenizer.special_tokens)
+    write_json_atomic(directory / "vocab.json", vocab, indent=None)
+    merges = [f"{text(a)} {text(b)}" for a, b in tokenizer.merges]
+    write_text_atomic(directory / "merges.txt", "#version: 0.2\n" + "\n".join(merges) + "\n")
+    eot = "<|endoftext|>" if tokenizer.eot_id is not None else None
+    write_json_atomic(directory / "tokenizer_config.json", {"tokenizer_class": "GPT2Tokenizer", "bos_token": eot,
+                                                           "eos_token": eot, "unk_token": eot})
+    return True
