@@ -33,10 +33,19 @@ TINY_OVERRIDES = ["n_layer=2", "n_head=2", "n_embd=32", "block_size=32", "batch_
                   "warmup_iters=5", "log_interval=1"]
 
 
+def subprocess_env() -> dict[str, str]:
+    """Environment for child processes: one thread under pytest-xdist, since OpenMP threads spin-waiting for a
+    busy core slow everything down many times over when two workers share two cores."""
+    env = dict(os.environ)
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        env["OMP_NUM_THREADS"] = "1"
+    return env
+
+
 def run_cli(*args: str, cwd: str | Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run `python -m lanternlm ARGS` in a subprocess (for hard-kill and exit-code tests)."""
     return subprocess.run([sys.executable, "-m", "lanternlm", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=timeout)
+                          cwd=cwd, timeout=timeout, env=subprocess_env())
 
 
 @pytest.fixture(scope="session")

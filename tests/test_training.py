@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import TINY_OVERRIDES
+from conftest import TINY_OVERRIDES, subprocess_env
 from lanternlm.config import TrainConfig, resolve_config
 from lanternlm.generate import Engine
 from lanternlm.runs import load_run
@@ -56,11 +56,12 @@ def test_hard_kill_and_resume_gives_identical_losses(tmp_path):
     overrides = TINY_OVERRIDES + ["max_iters=60", "checkpoint_interval=30", "eval_interval=30", "n_embd=64"]
     args = ["train", "--preset", "shakespeare-char-cpu", "-q"] + [x for o in overrides for x in ("--set", o)]
     straight = tmp_path / "straight"
-    subprocess.run([sys.executable, "-m", "lanternlm", *args, "--out", str(straight)], check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "lanternlm", *args, "--out", str(straight)], check=True, capture_output=True,
+                   env=subprocess_env())
 
     killed = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, "-m", "lanternlm", *args, "--out", str(killed)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=subprocess_env())
     deadline = time.time() + 120
     while time.time() < deadline:
         steps = [r.get("step", 0) for r in read_metrics(killed / "metrics.jsonl")]
@@ -72,7 +73,7 @@ def test_hard_kill_and_resume_gives_identical_losses(tmp_path):
     assert [p.name for p in list_checkpoints(killed / "checkpoints")] == ["step-0000030"]
 
     subprocess.run([sys.executable, "-m", "lanternlm", "train", "--out", str(killed), "--resume", "-q"],
-                   check=True, capture_output=True)
+                   check=True, capture_output=True, env=subprocess_env())
 
     def losses(run):
         return [(r["step"], r["loss"]) for r in read_metrics(run / "metrics.jsonl") if "loss" in r]
@@ -96,7 +97,7 @@ def test_interrupted_checkpoint_write_is_ignored(tiny_run, tmp_path):
 def test_quickstart_trains_a_shakespeare_model(tmp_path):
     """The README's first command: baby GPT, 2,000 iterations, val loss <= 1.90 and a play-like sample."""
     proc = subprocess.run([sys.executable, "-m", "lanternlm", "quickstart", "--out", str(tmp_path / "qs")],
-                          capture_output=True, text=True, timeout=900)
+                          capture_output=True, text=True, timeout=1200, env=subprocess_env())
     assert proc.returncode == 0, proc.stderr[-2000:]
     val = [r["val_loss"] for r in read_metrics(tmp_path / "qs" / "metrics.jsonl") if "val_loss" in r]
     assert val[-1] <= 1.90

@@ -28,6 +28,7 @@ def train_command(
     overrides: list[str] = SET_OPTION,
     input: list[Path] = typer.Option([], "--input", "-i", metavar="FILE", help="Training text file(s), .txt or .gz [data.input]; default: bundled Tiny Shakespeare."),
     val: Optional[Path] = typer.Option(None, "--val", help="Separate validation text [data.val_input]; default: the last data.val_fraction of the input."),
+    data: Optional[Path] = typer.Option(None, "--data", help="A `lantern prepare`d token directory [data.data_dir]; its tokenizer is used."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its newest checkpoint."),
     init_from: Optional[Path] = typer.Option(None, "--init-from", help="Start from another run's weights, tokenizer and model shape (fine-tuning)."),
     device: Optional[str] = DEVICE,
@@ -43,6 +44,8 @@ def train_command(
         cli_overrides.append("data.input=" + ",".join(str(p) for p in input))
     if val:
         cli_overrides.append(f"data.val_input={val}")
+    if data:
+        cli_overrides.append(f"data.data_dir={data}")
     if device:
         cli_overrides.append(f"train.device={device}")
     if resume:
@@ -87,32 +90,74 @@ def quickstart_command(
 @app.command("eval")
 def eval_command(
     run: Path = typer.Argument(..., help="Run directory."),
-    input: Optional[Path] = typer.Option(None, "--input", "-i", help="Text to score; default: the run's own validation split."),
+    input: Optional[Path] = typer.Option(None, "--input", "-i", metavar="FILE", help="Text file to score (.txt or .gz)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Score the validation split of a `lantern prepare`d directory."),
+    stride: int = typer.Option(0, help="Sliding-window step in tokens; smaller gives each token more context. 0 = block_size (no overlap)."),
     device: Optional[str] = DEVICE,
 ) -> None:
-    """Score text with a trained model: mean loss (nats/token) and perplexity = exp(loss)."""
+    """Score held-out text: mean loss (nats/token), perplexity = exp(loss), and bits per byte.
+
+    Default: the run's own validation split. Bits per byte do not depend on the tokenizer, so character
+    and BPE models compare on the same text.
+    """
     import torch
 
     from ..data import TokenWindows, read_corpus, read_text, split_ids
+    from ..data.tokenfile import load_prepared
     from ..device import resolve_device
-    from ..eval import evaluate_windows
+    from ..errors import LanternError
+    from ..eval import evaluate_windows, token_byte_lengths
     from ..runs import load_run
 
+    if input and data:
+        raise LanternError("give --input or --data, not both")
     dev = resolve_device(device or "auto")
     loaded = load_run(run, dev)
-    data_cfg = loaded.config.data
+    data_cfg, block_size = loaded.config.data, loaded.config.model.block_size
+    if not 0 <= stride <= block_size:
+        raise LanternError(f"--stride must be between 1 and block_size ({block_size}), or 0")
+
+    def windows(text: str, name: str) -> TokenWindows:
+        return TokenWindows(torch.tensor(loaded.tokenizer.encode(text), dtype=torch.long), name)
+
     if input is not None:
-        data = TokenWindows(torch.tensor(loaded.tokenizer.encode(read_text(input)), dtype=torch.long), str(input))
-        source = str(input)
+        source, scored = str(input), windows(read_text(input), str(input))
+    elif data is not None or data_cfg.data_dir:
+        directory = data or Path(data_cfg.data_dir)
+        _, scored, header = load_prepared(directory)
+        if header["vocab_size"] != loaded.tokenizer.vocab_size:
+            raise LanternError(f"{directory} was prepared with a different tokenizer "
+                               f"({header['vocab_size']} tokens, the model has {loaded.tokenizer.vocab_size})")
+        source = f"{directory} (validation split)"
     elif data_cfg.val_input:
-        data = TokenWindows(torch.tensor(loaded.tokenizer.encode(read_text(data_cfg.val_input)), dtype=torch.long))
-        source = data_cfg.val_input
+        source, scored = data_cfg.val_input, windows(read_text(data_cfg.val_input), "validation")
     else:
-        _, data = split_ids(loaded.tokenizer.encode(read_corpus(data_cfg.input)), data_cfg.val_fraction)
+        _, scored = split_ids(loaded.tokenizer.encode(read_corpus(data_cfg.input)), data_cfg.val_fraction)
         source = "the run's validation split"
-    result = evaluate_windows(loaded.model, data, loaded.config.model.block_size, dev)
-    typer.echo(f"{source}: loss {result.loss:.4f} nats/token, perplexity {result.perplexity:.3f} "
-               f"({result.tokens:,} tokens)")
+    scored.check_fits(1)
+    result = evaluate_windows(loaded.model, scored, block_size, token_byte_lengths(loaded.tokenizer),
+                              stride=stride or None, device=dev)
+    typer.echo(f"{source}: {result.summary()}")
+
+
+@app.command("plot")
+def plot_command(
+    runs: list[Path] = typer.Argument(..., help="One or more run directories."),
+    out: Path = typer.Option(Path("loss.png"), "--out", "-o", help="PNG file to write."),
+) -> None:
+    """Draw train/validation loss and learning-rate curves of one or more runs on one chart."""
+    from ..errors import LanternError
+    from ..runs import RunPaths
+    from ..train.plot import plot_runs
+
+    files = {}
+    for run in runs:
+        paths = RunPaths(run)
+        if not paths.metrics.is_file():
+            raise LanternError(f"{run}: no metrics.jsonl (is it a Lantern run?)")
+        files[str(run)] = paths.metrics
+    plot_runs(files, out)
+    typer.echo(f"wrote {out}")
 
 
 @app.command("presets")

@@ -62,17 +62,39 @@ class TokenWindows:
 
     def batch(self, batch_size: int, block_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """x[b] = ids[s_b : s_b+T], y[b] = ids[s_b+1 : s_b+T+1] for random starts s_b."""
-        starts = torch.randint(len(self) - block_size, (batch_size,), generator=generator)
-        index = starts[:, None] + torch.arange(block_size + 1)
-        window = self.ids[index]
+        return self.windows_at(self.random_starts(batch_size, block_size, generator), block_size)
+
+    def random_starts(self, n: int, block_size: int, generator: torch.Generator) -> torch.Tensor:
+        return torch.randint(len(self) - block_size, (n,), generator=generator)
+
+    def windows_at(self, starts: torch.Tensor, block_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(inputs, targets) for windows of block_size + 1 tokens at the given starts."""
+        window = self.ids[starts[:, None] + torch.arange(block_size + 1)]
         return window[:, :-1], window[:, 1:]
 
+    def window(self, start: int, stop: int) -> torch.Tensor:
+        """ids[start:stop] as a LongTensor."""
+        return self.ids[start:stop]
+
     def sequential(self, block_size: int):
-        """Consecutive non-overlapping windows covering every token once (for exact evaluation)."""
-        for start in range(0, len(self) - 1, block_size):
-            chunk = self.ids[start : start + block_size + 1]
-            if chunk.numel() >= 2:
-                yield chunk[:-1], chunk[1:]
+        """Consecutive non-overlapping windows covering every token once."""
+        for x, y, _ in self.scoring_windows(block_size, block_size):
+            yield x, y
+
+    def scoring_windows(self, block_size: int, stride: int):
+        """Sliding windows for evaluation: yields (x, y, n) where only the last n targets are new.
+
+        Each window sees up to block_size tokens of context; it moves by `stride`, so with stride < block_size
+        every scored token (after the first window) has at least block_size - stride tokens of context.
+        """
+        scored_until = 0  # targets ids[1 .. scored_until] are done
+        for start in range(0, len(self) - 1, stride):
+            end = min(start + block_size, len(self) - 1)
+            chunk = self.window(start, end + 1)
+            yield chunk[:-1], chunk[1:], end - scored_until
+            scored_until = end
+            if end == len(self) - 1:
+                break
 
 
 def split_ids(ids: list[int], val_fraction: float) -> tuple[TokenWindows, TokenWindows]:

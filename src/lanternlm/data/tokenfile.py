@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,7 +34,9 @@ def dtype_for(vocab_size: int) -> np.dtype:
 
 
 class TokenFile(TokenWindows):
-    """`TokenWindows` over a memory-mapped .bin file: same `batch`/`sequential` windows, same random starts."""
+    """`TokenWindows` over a memory-mapped .bin file: same `batch`/`sequential` windows, same random starts.
+
+    Only `window`/`windows_at` differ: they copy the requested slices out of the memory map."""
 
     def __init__(self, path: str | Path, dtype: np.dtype, n_tokens: int, name: str = "data") -> None:
         ids = np.memmap(path, dtype=dtype, mode="r", shape=(n_tokens,)) if n_tokens else np.zeros(0, dtype)
@@ -43,21 +45,13 @@ class TokenFile(TokenWindows):
     def __len__(self) -> int:
         return len(self.ids)
 
-    def _window(self, start: int, stop: int) -> torch.Tensor:
+    def window(self, start: int, stop: int) -> torch.Tensor:
         return torch.from_numpy(self.ids[start:stop].astype(np.int64))
 
-    def batch(self, batch_size: int, block_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """x[b] = ids[s_b : s_b+T], y[b] = ids[s_b+1 : s_b+T+1] for random starts s_b (drawn as TokenWindows does)."""
-        starts = torch.randint(len(self) - block_size, (batch_size,), generator=generator)
-        window = torch.stack([self._window(s, s + block_size + 1) for s in starts.tolist()])
+    def windows_at(self, starts: torch.Tensor, block_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Read only the requested windows from the memory map (never the whole file)."""
+        window = torch.stack([self.window(s, s + block_size + 1) for s in starts.tolist()])
         return window[:, :-1], window[:, 1:]
-
-    def sequential(self, block_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Consecutive non-overlapping windows covering every token once (for exact evaluation)."""
-        for start in range(0, len(self) - 1, block_size):
-            chunk = self._window(start, start + block_size + 1)
-            if chunk.numel() >= 2:
-                yield chunk[:-1], chunk[1:]
 
 
 def read_header(data_dir: str | Path) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""Evaluation: loss, perplexity (and later bits per byte) on held-out text."""
+"""Evaluation: loss, perplexity and bits per byte on held-out text."""
 
-from .perplexity import EvalResult, evaluate_windows
+from .perplexity import EvalResult, evaluate_windows, token_byte_lengths
 
-__all__ = ["EvalResult", "evaluate_windows"]
+__all__ = ["EvalResult", "evaluate_windows", "token_byte_lengths"]

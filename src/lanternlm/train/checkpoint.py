@@ -8,6 +8,7 @@ unpickling).
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 from pathlib import Path
@@ -17,10 +18,11 @@ import numpy as np
 import torch
 
 from ..errors import LanternError
-from ..io import atomic_directory
+from ..io import atomic_directory, write_json_atomic
 from ..runs import load_weights, save_weights
 
 PREFIX = "step-"
+BEST = "best.json"
 
 
 def capture_rng_state(data_generator: torch.Generator) -> dict[str, Any]:
@@ -48,15 +50,33 @@ def restore_rng_state(state: dict[str, Any], data_generator: torch.Generator) ->
 
 def save_checkpoint(folder: Path, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     data_generator: torch.Generator, extra: dict[str, Any], keep: int) -> Path:
+    """Write checkpoint `step`, then delete all but the newest `keep` (the best one, if marked, is kept too)."""
     target = folder / f"{PREFIX}{step:07d}"
     with atomic_directory(target) as tmp:
         save_weights(model, tmp / "model.safetensors")
         state = {"step": step, "optimizer": optimizer.state_dict(), "rng": capture_rng_state(data_generator),
                  "extra": extra}
         torch.save(state, tmp / "state.pt")
+    best = best_checkpoint(folder)
     for old in list_checkpoints(folder)[:-keep]:
-        shutil.rmtree(old)
+        if old != best:
+            shutil.rmtree(old)
     return target
+
+
+def mark_best(folder: Path, step: int, val_loss: float) -> None:
+    """Record which checkpoint has the lowest validation loss so far (kept when older ones are pruned)."""
+    write_json_atomic(folder / BEST, {"checkpoint": f"{PREFIX}{step:07d}", "step": step, "val_loss": val_loss})
+
+
+def best_checkpoint(folder: Path) -> Path | None:
+    path = folder / BEST
+    if not path.is_file():
+        return None
+    try:
+        return folder / json.loads(path.read_text(encoding="utf-8"))["checkpoint"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return None
 
 
 def list_checkpoints(folder: Path) -> list[Path]:

@@ -7,6 +7,7 @@ killed run exactly (same losses as if it had never stopped).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import time
@@ -15,16 +16,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel
 
 from ..config import RunConfig
 from ..data import TokenWindows, read_corpus, read_text, split_ids
+from ..data.tokenfile import load_prepared
 from ..device import autocast, resolve_device, resolve_dtype
 from ..errors import LanternError
 from ..io import write_text_atomic
 from ..models import build_model
 from ..runs import RunPaths, load_run_config, load_weights, save_weights
 from ..tokenizers import CharTokenizer, Tokenizer, load_tokenizer
-from .checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
+from .checkpoint import list_checkpoints, load_checkpoint, mark_best, save_checkpoint
+from .distributed import DistContext, distributed_device, init_distributed, shutdown_distributed
+from .flops import compile_or_eager, peak_flops, peak_memory_mb, training_flops_per_token
 from .metrics import MetricsLog
 from .plot import plot_runs
 from .progress import TrainingProgress
@@ -85,19 +90,28 @@ def seed_everything(seed: int) -> None:
 
 
 class Trainer:
-    """Owns model, optimizer, data generator and the loop; `run()` trains up to `train.max_iters`."""
+    """Owns model, optimizer, data generator and the loop; `run()` trains up to `train.max_iters`.
+
+    One optimizer step = grad_accum micro-batches on each of world_size processes. All ranks draw the same
+    window starts from one shared generator and each reads only its own share, so N processes with
+    accumulation A compute exactly what one process with accumulation N·A would.
+    """
 
     def __init__(self, config: RunConfig, paths: RunPaths, model: torch.nn.Module, train_data: TokenWindows,
-                 val_data: TokenWindows, device: torch.device, dtype: torch.dtype, quiet: bool = False) -> None:
+                 val_data: TokenWindows, device: torch.device, dtype: torch.dtype, quiet: bool = False,
+                 dist_context: DistContext | None = None) -> None:
         self.config, self.paths, self.model = config, paths, model
         self.train_data, self.val_data = train_data, val_data
-        self.device, self.dtype, self.quiet = device, dtype, quiet
+        self.device, self.dtype = device, dtype
+        self.dist = dist_context or DistContext()
+        self.quiet = quiet or not self.dist.is_main
         self.optimizer = configure_optimizer(model, config, device)
         self.generator = torch.Generator().manual_seed(config.train.seed)
         self.metrics = MetricsLog(paths.metrics)
         self.step = 0
         self.last_train_loss: float | None = None
         self.last_val_loss: float | None = None
+        self.best_val_loss = float("inf")
 
     def resume(self) -> None:
         """Continue from the newest complete checkpoint."""
@@ -107,7 +121,9 @@ class Trainer:
         state = load_checkpoint(checkpoints[-1], self.model, self.optimizer, self.generator)
         self.step = int(state["step"])
         self.last_val_loss = state["extra"].get("val_loss")
-        self.metrics.truncate_after(self.step)
+        self.best_val_loss = state["extra"].get("best_val_loss", float("inf"))
+        if self.dist.is_main:
+            self.metrics.truncate_after(self.step)
 
     def evaluate(self) -> dict[str, float]:
         tc, mc = self.config.train, self.config.model
@@ -115,20 +131,40 @@ class Trainer:
                                tc.batch_size, mc.block_size, tc.seed, self.device, self.dtype)
         self.last_val_loss = losses["val"]
         self.metrics.write({"step": self.step, "train_loss_eval": losses["train"], "val_loss": losses["val"]})
+        if losses["val"] < self.best_val_loss and list_checkpoints(self.paths.checkpoints):
+            self.best_val_loss = losses["val"]
+            mark_best(self.paths.checkpoints, self.step, losses["val"])
         return losses
 
     def save(self) -> None:
-        save_checkpoint(self.paths.checkpoints, self.step, self.model, self.optimizer, self.generator,
-                        {"val_loss": self.last_val_loss}, self.config.train.keep_checkpoints)
+        extra = {"val_loss": self.last_val_loss, "best_val_loss": self.best_val_loss}
+        save_checkpoint(self.paths.checkpoints, self.step, self.model, self.optimizer, self.generator, extra,
+                        self.config.train.keep_checkpoints)
         save_weights(self.model, self.paths.weights)
+
+    def micro_batches(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """This rank's grad_accum micro-batches for the next optimizer step."""
+        tc, block_size = self.config.train, self.config.model.block_size
+        per_step = tc.grad_accum * self.dist.world_size
+        starts = self.train_data.random_starts(per_step * tc.batch_size, block_size, self.generator)
+        starts = starts.view(tc.grad_accum, self.dist.world_size, tc.batch_size)[:, self.dist.rank]
+        return [self.train_data.windows_at(s, block_size) for s in starts]
+
+    def check_finite(self, loss: float) -> None:
+        if not math.isfinite(loss):
+            raise LanternError(f"the loss became {loss} at step {self.step}; the last good checkpoint is kept in "
+                               f"{self.paths.checkpoints} (try a lower learning_rate)")
 
     def run(self) -> TrainResult:
         tc, block_size = self.config.train, self.config.model.block_size
         model, optimizer, device = self.model, self.optimizer, self.device
         params = [p for p in model.parameters() if p.requires_grad]
-        tokens_per_iter = tc.batch_size * block_size
+        step_model, ddp = wrap_for_training(model, self.dist, device, tc.compile)
+        tokens_per_iter = tc.batch_size * block_size * tc.grad_accum * self.dist.world_size
+        flops_per_iter = training_flops_per_token(model) * tokens_per_iter
+        peak = peak_flops(device, self.dtype) * self.dist.world_size
         progress = TrainingProgress(tc.max_iters, self.step, enabled=not self.quiet)
-        if self.step == 0:
+        if self.step == 0 and self.dist.is_main:
             progress.log_eval(0, self.evaluate())
         model.train()
         iter_times: list[float] = []
@@ -138,39 +174,60 @@ class Trainer:
                 lr = learning_rate_at(self.step, tc)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
-                x, y = self.train_data.batch(tc.batch_size, block_size, self.generator)
-                with autocast(device, self.dtype):
-                    loss = model(x.to(device), y.to(device)).loss
-                loss.backward()
+                loss_sum = torch.zeros((), device=device)
+                batches = self.micro_batches()
+                for i, (x, y) in enumerate(batches):
+                    last = i == len(batches) - 1
+                    # DDP averages gradients across ranks only on the last micro-batch's backward
+                    with contextlib.nullcontext() if last or ddp is None else ddp.no_sync():
+                        with autocast(device, self.dtype):
+                            loss = step_model(x.to(device), y.to(device)).loss / len(batches)
+                        loss.backward()
+                    loss_sum += loss.detach()
                 grad_norm = torch.nn.utils.clip_grad_norm_(params, tc.grad_clip) if tc.grad_clip > 0 else None
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
                 self.step += 1
                 iter_times.append(time.perf_counter() - started)
 
-                if self.step % tc.log_interval == 0 or self.step == tc.max_iters:
-                    self.last_train_loss = loss.item()
-                    if not math.isfinite(self.last_train_loss):
-                        raise LanternError(f"the loss became {self.last_train_loss} at step {self.step}; the last "
-                                           f"good checkpoint is kept in {self.paths.checkpoints} (try a lower "
-                                           "learning_rate)")
-                    seconds = sum(iter_times[-tc.log_interval:]) / len(iter_times[-tc.log_interval:])
+                log_now = self.step % tc.log_interval == 0 or self.step == tc.max_iters
+                save_now = (self.step % tc.checkpoint_interval == 0 or self.step % tc.eval_interval == 0
+                            or self.step == tc.max_iters)
+                if log_now or save_now:
+                    self.last_train_loss = self.dist.mean(loss_sum).item()
+                    self.check_finite(self.last_train_loss)  # never checkpoint a diverged model
+                if log_now and self.dist.is_main:
+                    recent = iter_times[-tc.log_interval:]
+                    seconds = sum(recent) / len(recent)
                     record = {"step": self.step, "loss": self.last_train_loss, "lr": lr,
-                              "tokens_per_sec": tokens_per_iter / seconds}
+                              "tokens_per_sec": tokens_per_iter / seconds,
+                              "mfu": flops_per_iter / seconds / peak, "peak_memory_mb": peak_memory_mb(device)}
                     if grad_norm is not None:
                         record["grad_norm"] = grad_norm.item()
                     self.metrics.write(record)
                     progress.update(self.step, self.last_train_loss, lr, tokens_per_iter / seconds)
-                if self.step % tc.checkpoint_interval == 0 or self.step == tc.max_iters:
+                if save_now and self.dist.is_main:
                     self.save()  # before evaluation, so a crash during eval loses nothing
-                if self.step % tc.eval_interval == 0 or self.step == tc.max_iters:
+                if (self.step % tc.eval_interval == 0 or self.step == tc.max_iters) and self.dist.is_main:
                     progress.log_eval(self.step, self.evaluate())
-        plot_runs({self.paths.root.name: self.paths.metrics}, self.paths.plot)
+        self.dist.barrier()
+        if self.dist.is_main:
+            plot_runs({self.paths.root.name: self.paths.metrics}, self.paths.plot)
         # the first iterations include one-off warm-up costs; report the steady state
         steady = sorted(iter_times[min(10, len(iter_times) // 2):] or iter_times or [float("nan")])
         median = steady[len(steady) // 2]
         return TrainResult(self.paths.root, self.step, self.last_train_loss, self.last_val_loss,
                            1000 * median, tokens_per_iter / median)
+
+
+def wrap_for_training(model: torch.nn.Module, context: DistContext, device: torch.device, compile_model: bool):
+    """(module to call, DDP wrapper or None): DistributedDataParallel under torchrun, then torch.compile if
+    asked (eager if compiling fails)."""
+    ddp = None
+    if context.enabled:
+        ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    wrapped = ddp or model
+    return (compile_or_eager(wrapped) if compile_model else wrapped), ddp
 
 
 def _build_tokenizer(config: RunConfig, texts: list[str]) -> Tokenizer:
@@ -181,13 +238,28 @@ def _build_tokenizer(config: RunConfig, texts: list[str]) -> Tokenizer:
 
 def _encode_splits(config: RunConfig, tokenizer: Tokenizer, text: str, val_text: str | None):
     if val_text is None:
-        train_data, val_data = split_ids(tokenizer.encode(text), config.data.val_fraction)
+        return split_ids(tokenizer.encode(text), config.data.val_fraction)
+    return (TokenWindows(torch.tensor(tokenizer.encode(text), dtype=torch.long), "train"),
+            TokenWindows(torch.tensor(tokenizer.encode(val_text), dtype=torch.long), "validation"))
+
+
+def _load_data(config: RunConfig, tokenizer: Tokenizer | None) -> tuple[Tokenizer, TokenWindows, TokenWindows]:
+    """Tokenizer and train/val windows: from a prepared data directory, or by tokenizing the input text."""
+    if config.data.data_dir:
+        train_data, val_data, header = load_prepared(config.data.data_dir)
+        data_tokenizer = load_tokenizer(Path(config.data.data_dir) / "tokenizer.json")
+        if tokenizer is not None and tokenizer.vocab_size != data_tokenizer.vocab_size:
+            raise LanternError(f"{config.data.data_dir} was prepared with a {data_tokenizer.vocab_size}-token "
+                               f"tokenizer but the model uses {tokenizer.vocab_size} tokens")
+        tokenizer = tokenizer or data_tokenizer
     else:
-        train_data = TokenWindows(torch.tensor(tokenizer.encode(text), dtype=torch.long), "train")
-        val_data = TokenWindows(torch.tensor(tokenizer.encode(val_text), dtype=torch.long), "validation")
+        text = read_corpus(config.data.input)
+        val_text = read_text(config.data.val_input) if config.data.val_input else None
+        tokenizer = tokenizer or _build_tokenizer(config, [text] + ([val_text] if val_text else []))
+        train_data, val_data = _encode_splits(config, tokenizer, text, val_text)
     for data in (train_data, val_data):
         data.check_fits(config.model.block_size)
-    return train_data, val_data
+    return tokenizer, train_data, val_data
 
 
 def train(config: RunConfig, out: str | Path, resume: bool = False, init_from: str | Path | None = None,
@@ -197,8 +269,10 @@ def train(config: RunConfig, out: str | Path, resume: bool = False, init_from: s
     resume: continue the run in `out` from its newest checkpoint (its config.toml is the config).
     init_from: start from another run's weights, tokenizer and model shape (fine-tuning on new text).
     Everything is checked before `out` is touched, so bad input never damages an existing run.
+    Under `torchrun`, every rank calls this; only rank 0 writes.
     """
     paths = RunPaths(out)
+    tokenizer = None
     if resume:
         if not list_checkpoints(paths.checkpoints):
             raise LanternError(f"cannot resume: {paths.root} has no checkpoint")
@@ -208,29 +282,30 @@ def train(config: RunConfig, out: str | Path, resume: bool = False, init_from: s
     elif init_from is not None:
         tokenizer = load_tokenizer(RunPaths(init_from).tokenizer)
         config.model = load_run_config(init_from).model
-    text = read_corpus(config.data.input)
-    val_text = read_text(config.data.val_input) if config.data.val_input else None
-    if not resume and init_from is None:
-        tokenizer = _build_tokenizer(config, [text] + ([val_text] if val_text else []))
+    tokenizer, train_data, val_data = _load_data(config, tokenizer)
     if config.model.vocab_size not in (0, tokenizer.vocab_size):
         raise LanternError(f"model.vocab_size {config.model.vocab_size} does not match the tokenizer "
                            f"({tokenizer.vocab_size} tokens)")
     config.model.vocab_size = tokenizer.vocab_size
     config.validate()
-    train_data, val_data = _encode_splits(config, tokenizer, text, val_text)
-    device = resolve_device(config.train.device)
-    dtype = resolve_dtype(config.train.dtype, device)
 
-    seed_everything(config.train.seed)
-    model = build_model(config.model)
-    if init_from is not None and not resume:
-        load_weights(model, RunPaths(init_from).weights)
-    model.to(device)
-    if not resume:
-        paths.root.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(paths.config, config.to_toml())
-        tokenizer.save(paths.tokenizer)
-    trainer = Trainer(config, paths, model, train_data, val_data, device, dtype, quiet=quiet)
-    if resume:
-        trainer.resume()
-    return trainer.run()
+    context = init_distributed(config.train.device)
+    try:
+        device = resolve_device(distributed_device(context, config.train.device))
+        dtype = resolve_dtype(config.train.dtype, device)
+        seed_everything(config.train.seed)
+        model = build_model(config.model)
+        if init_from is not None and not resume:
+            load_weights(model, RunPaths(init_from).weights)
+        model.to(device)
+        if not resume and context.is_main:
+            paths.root.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(paths.config, config.to_toml())
+            tokenizer.save(paths.tokenizer)
+        context.barrier()  # the run directory exists before any rank goes on
+        trainer = Trainer(config, paths, model, train_data, val_data, device, dtype, quiet, context)
+        if resume:
+            trainer.resume()
+        return trainer.run()
+    finally:
+        shutdown_distributed(context)

@@ -1,0 +1,67 @@
+"""Training speed of the baby GPT (preset shakespeare-char-cpu, nanoGPT's published CPU config).
+
+Runs the real `lantern train` code path on bundled Tiny Shakespeare and prints median ms/iter, tokens/s,
+model-FLOPs utilisation against this machine's measured fp32 matmul peak, and the val loss at iteration 2,000.
+
+Peer: nanoGPT runs exactly this configuration on this 2-core machine at 60-65 ms/iter median (eager; its
+--compile=True is no faster here), a figure measured on this machine and quoted in the project's issue 2
+(nanoGPT itself is not installable offline, so it cannot run in the same process).
+
+    .venv/bin/python benchmarks/train_speed.py [--iters 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+import torch
+
+from lanternlm.config import resolve_config
+from lanternlm.train import train
+
+NANOGPT_MS_PER_ITER = (60.0, 65.0)
+
+
+def matmul_gflops(n: int = 1024, repeats: int = 20) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(3):
+        a @ b
+    started = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * n**3 * repeats / (time.perf_counter() - started) / 1e9
+
+
+def flops_per_iter(config) -> float:
+    """6·N·tokens for the weights (forward + backward) + 6·L·T·d per token for attention scores and mixing."""
+    m, t = config.model, config.train
+    n_params = 12 * m.n_layer * m.n_embd**2 + m.vocab_size * m.n_embd  # blocks + (tied) head, no positions
+    tokens = t.batch_size * m.block_size
+    return 6 * n_params * tokens + 6 * m.n_layer * m.block_size * m.n_embd * tokens
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iters", type=int, default=2000)
+    args = parser.parse_args()
+    peak = matmul_gflops()
+    config = resolve_config("shakespeare-char-cpu", overrides=[f"max_iters={args.iters}"])
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        result = train(config, f"{tmp}/run", quiet=True)
+        wall = time.perf_counter() - started
+    achieved = flops_per_iter(config) / (result.ms_per_iter / 1000) / 1e9
+    nano = sum(NANOGPT_MS_PER_ITER) / 2
+    print(f"machine: {torch.get_num_threads()} threads, fp32 matmul peak {peak:.1f} GFLOP/s (1024^3)")
+    print(f"lantern: {result.ms_per_iter:.1f} ms/iter median, {result.tokens_per_sec:,.0f} tokens/s, "
+          f"MFU {100 * achieved / peak:.0f}% ({achieved:.1f} GFLOP/s), wall {wall:.0f} s for {result.steps} iters")
+    print(f"val loss at iter {result.steps}: {result.val_loss:.4f}")
+    print(f"nanoGPT anchor: {NANOGPT_MS_PER_ITER[0]:.0f}-{NANOGPT_MS_PER_ITER[1]:.0f} ms/iter -> speed-up "
+          f"{NANOGPT_MS_PER_ITER[0] / result.ms_per_iter:.2f}x-{NANOGPT_MS_PER_ITER[1] / result.ms_per_iter:.2f}x "
+          f"(midpoint {nano / result.ms_per_iter:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()
