@@ -3,5 +3,6 @@
 from .base import Tokenizer, load_tokenizer
 from .bpe import BPETokenizer
 from .char import CharTokenizer
+from .word import WordTokenizer
 
-__all__ = ["Tokenizer", "BPETokenizer", "CharTokenizer", "load_tokenizer"]
+__all__ = ["Tokenizer", "BPETokenizer", "CharTokenizer", "WordTokenizer", "load_tokenizer"]
