@@ -1,15 +1,26 @@
-"""Runs the model one step at a time over a batch of sequences; owns the tokens and (later) the KV cache.
+"""Runs the model one step at a time over a batch of sequences; owns the tokens and the KV cache.
 
-`prefill(rows)` feeds the prompts and returns the logits for each row's next token; `step(next_ids)`
-appends one token per row and returns the next logits; `reorder(index)` permutes/duplicates rows (beam search).
+Prefill, then incremental decoding: the prompt goes through the model once, filling the KV cache with its
+keys and values; after that each step feeds only the newest token at position T-1 and attends over the
+cache (`model(idx, kv_cache=cache, start_pos=T-1)`), O(T) work per token instead of O(T²).
+`use_cache=False` is the reference path: every step runs the whole window again. Tests hold them equal.
 
-Context window: the model sees at most `block_size` tokens. When a row is longer, only its last `block_size`
-tokens are fed (a sliding window), exactly as if that suffix had been the prompt.
+Prompts of different lengths (choice: per-row positions by left alignment, no padding, no attention mask):
+every row's i-th token sits at position i, exactly as if it were generated alone. The tokens all rows share
+in count (the shortest prompt's length) are prefilled together; the longer prompts' remaining tokens are
+then fed one per step inside the decoding loop (forced, not sampled) while the shorter rows already
+generate. So all rows always have the same length and one scalar `start_pos` serves the whole batch.
+
+Context window: the model sees at most `block_size` tokens. A prompt keeps its last `block_size` tokens;
+once a sequence has grown past `block_size`, every step re-prefills the last `block_size` tokens from
+position 0 (an exact sliding window, the same tokens and positions the uncached path sees, at uncached cost).
 """
 
 from __future__ import annotations
 
 import torch
+
+from ..nn.kv_cache import KVCache
 
 
 class Decoder:
@@ -18,22 +29,46 @@ class Decoder:
         self.block_size: int = model.config.block_size
         self.use_cache = use_cache
         self.device = next(model.parameters()).device
-        self.rows: list[torch.Tensor] = []
+        self.cache: KVCache | None = None
+        self.tokens = torch.empty(0, 0, dtype=torch.long)  # (B, T): every row has the same length
+        self.pending: list[list[int]] = []  # per row: prompt tokens not fed yet
 
     def prefill(self, rows: list[list[int]]) -> torch.Tensor:
-        self.rows = [torch.tensor(r, dtype=torch.long, device=self.device) for r in rows]
-        return self._forward_windows()
+        """Feed the prompts; return (B, V) logits for the token after each row's shared-length prefix."""
+        rows = [list(r[-self.block_size:]) for r in rows]
+        common = min(map(len, rows))
+        self.tokens = torch.tensor([r[:common] for r in rows], dtype=torch.long, device=self.device)
+        self.pending = [r[common:] for r in rows]
+        if self.use_cache:
+            self.cache = KVCache.for_model(self.model, batch_size=len(rows))
+        return self._run(self.tokens, 0)
+
+    @property
+    def in_prompt(self) -> torch.Tensor:
+        """(B,) bool: rows whose next token is still a prompt token (their logits are not sampled)."""
+        return torch.tensor([bool(p) for p in self.pending], device=self.device)
 
     def step(self, next_ids: torch.Tensor) -> torch.Tensor:
-        self.rows = [torch.cat([r, t.view(1).to(self.device)]) for r, t in zip(self.rows, next_ids)]
-        return self._forward_windows()
+        """Append one token per row (rows still in their prompt take their next prompt token instead)."""
+        next_ids = next_ids.to(self.device).clone()
+        for i, pending in enumerate(self.pending):
+            if pending:
+                next_ids[i] = pending.pop(0)
+        self.tokens = torch.cat([self.tokens, next_ids[:, None]], dim=1)
+        T = self.tokens.size(1)
+        if self.cache is None or T > self.block_size:
+            return self._run(self.tokens[:, -self.block_size:], 0)
+        return self._run(self.tokens[:, -1:], T - 1)
 
     def reorder(self, index: torch.Tensor) -> None:
-        self.rows = [self.rows[i] for i in index.tolist()]
+        """Keep rows `index` (with repeats): beam search continues the best beams, each with its own cache."""
+        self.tokens = self.tokens[index]
+        self.pending = [list(self.pending[i]) for i in index.tolist()]
+        if self.cache is not None:
+            for layer in self.cache.layers:
+                layer.keys, layer.values = layer.keys[index], layer.values[index]
 
-    def _forward_windows(self) -> torch.Tensor:
-        """The uncached reference: run the whole window of every row (rows of equal length in one batch)."""
-        windows = [r[-self.block_size:] for r in self.rows]
-        if len({len(w) for w in windows}) == 1:
-            return self.model(torch.stack(windows)).logits[:, -1, :]
-        return torch.cat([self.model(w[None]).logits[:, -1, :] for w in windows])
+    def _run(self, idx: torch.Tensor, start_pos: int) -> torch.Tensor:
+        if self.cache is None:
+            return self.model(idx).logits[:, -1, :]
+        return self.model(idx, kv_cache=self.cache, start_pos=start_pos).logits[:, -1, :]

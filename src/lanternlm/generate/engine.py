@@ -14,6 +14,7 @@ from typing import Iterator
 import torch
 
 from ..errors import LanternError
+from ..nn.functional import softmax
 from ..tokenizers import Tokenizer
 from .beam import beam_search
 from .config import GenerationConfig
@@ -28,14 +29,21 @@ class GenerationStats:
     new_tokens: int = 0  # summed over the batch
     time_to_first_token: float = 0.0  # seconds from the call to the first new token (prefill + one sample)
     total_time: float = 0.0
-    steps: int = 0  # decoding steps (one new token per row each)
+    first_tokens: int = 0  # tokens that arrived with the first one (one per row of a batch)
+
+    def record(self, tokens: int, elapsed: float) -> None:
+        """One decoding step produced `tokens` new tokens, `elapsed` seconds after the call."""
+        if tokens and not self.new_tokens:
+            self.time_to_first_token, self.first_tokens = elapsed, tokens
+        self.new_tokens += tokens
+        self.total_time = elapsed
 
     @property
     def tokens_per_sec(self) -> float:
-        """Decoding throughput after the first token: tokens generated per second, summed over the batch."""
+        """Decoding throughput after the first token: new tokens per second, summed over the batch."""
         decode_time = self.total_time - self.time_to_first_token
-        rows = self.new_tokens / self.steps if self.steps else 0
-        return (self.new_tokens - rows) / decode_time if self.steps > 1 and decode_time > 0 else float("nan")
+        later = self.new_tokens - self.first_tokens
+        return later / decode_time if later > 0 and decode_time > 0 else float("nan")
 
     def summary(self) -> str:
         return (f"{self.new_tokens} tokens, time to first token {1000 * self.time_to_first_token:.1f} ms, "
@@ -68,40 +76,43 @@ class Engine:
 
     @torch.no_grad()
     def stream_batch_ids(self, rows: list[list[int]], config: GenerationConfig) -> Iterator[torch.Tensor]:
-        """Sample for every row in lock-step; yield a (B,) tensor of new ids per step, -1 for finished rows.
+        """Generate for every row in lock-step; yield a (B,) tensor of new ids per step, -1 where a row
+        produced nothing (still feeding its prompt, or finished).
 
-        A row finishes at a stop token (not yielded) or at max_new_tokens; the call ends when all have."""
+        A row finishes at a stop token (not yielded) or after max_new_tokens; the call ends when all have."""
         if not rows or any(not r for r in rows):
             raise LanternError("the prompt is empty")
         self.model.eval()
         generator = torch.Generator(device=self.device)
         generator.manual_seed(config.seed) if config.seed is not None else generator.seed()
-        self.stats = GenerationStats(prompt_tokens=sum(map(len, rows)))
+        self.stats = stats = GenerationStats(prompt_tokens=sum(map(len, rows)))
         started = time.perf_counter()
         decoder = Decoder(self.model, use_cache=config.use_cache)
         logits = decoder.prefill(rows)
         B, V = logits.shape
-        seen = torch.zeros(B, V, dtype=torch.bool, device=logits.device)
+        device = logits.device
+        seen = torch.zeros(B, V, dtype=torch.bool, device=device)  # prompt and output tokens, for θ
         for i, r in enumerate(rows):
             seen[i, r] = True
-        counts = torch.zeros(B, V, device=logits.device)
-        done = torch.zeros(B, dtype=torch.bool, device=logits.device)
-        stops = torch.tensor(config.stop_tokens, dtype=torch.long, device=logits.device)
-        for step in range(config.max_new_tokens):
+        counts = torch.zeros(B, V, device=device)  # generated tokens, for presence/frequency
+        produced = torch.zeros(B, dtype=torch.long, device=device)
+        done = torch.zeros(B, dtype=torch.bool, device=device)
+        stops = torch.tensor(config.stop_tokens, dtype=torch.long, device=device)
+        while True:
+            active = ~decoder.in_prompt & ~done
             next_ids = sample_next(logits, config, seen, counts, generator)
-            done |= torch.isin(next_ids, stops)
-            now = time.perf_counter() - started
-            if step == 0:
-                self.stats.time_to_first_token = now
-            self.stats.total_time, self.stats.steps = now, step + 1
-            self.stats.new_tokens += int((~done).sum())
+            emit = active & ~torch.isin(next_ids, stops)
+            produced += emit
+            done |= (active & ~emit) | (produced >= config.max_new_tokens)
+            stats.record(int(emit.sum()), time.perf_counter() - started)
+            if emit.any():
+                yield torch.where(emit, next_ids, -1)
             if done.all():
                 return
-            yield torch.where(done, -1, next_ids)
-            if step + 1 < config.max_new_tokens:
-                seen[torch.arange(B), next_ids] = True
-                counts[torch.arange(B), next_ids] += 1
-                logits = decoder.step(next_ids)
+            rows_emitted = emit.nonzero().squeeze(-1)
+            seen[rows_emitted, next_ids[rows_emitted]] = True
+            counts[rows_emitted, next_ids[rows_emitted]] += 1
+            logits = decoder.step(next_ids)
 
     def stream_ids(self, prompt_ids: list[int], config: GenerationConfig | None = None, **overrides) -> Iterator[int]:
         """Yield new token ids one at a time for a single prompt (beam search yields its best sequence)."""
@@ -110,8 +121,6 @@ class Engine:
             yield from self._beam_ids(prompt_ids, config)
             return
         for ids in self.stream_batch_ids([prompt_ids], config):
-            if ids[0] < 0:
-                return
             yield int(ids[0])
 
     @torch.no_grad()
@@ -121,8 +130,7 @@ class Engine:
         decoder = Decoder(self.model.eval(), use_cache=config.use_cache)
         tokens = beam_search(decoder, prompt_ids, config.num_beams, config.max_new_tokens, config.length_penalty,
                              config.stop_tokens)
-        self.stats.total_time = self.stats.time_to_first_token = time.perf_counter() - started
-        self.stats.new_tokens, self.stats.steps = len(tokens), 1
+        self.stats.record(len(tokens), time.perf_counter() - started)  # beams finish together: no tokens/s
         return [t for t in tokens if t not in config.stop_tokens]
 
     def stream(self, prompt: str, max_new_tokens: int | None = None, config: GenerationConfig | None = None,
@@ -130,9 +138,13 @@ class Engine:
         """Yield text pieces as they are generated, stopping before any stop sequence."""
         if max_new_tokens is not None:
             overrides["max_new_tokens"] = max_new_tokens
-        config = self.make_config(config, **overrides)
+        return self.stream_text(self.encode_prompt(prompt), self.make_config(config, **overrides))
+
+    def stream_text(self, prompt_ids: list[int], config: GenerationConfig) -> Iterator[str]:
+        """Text pieces continuing `prompt_ids` (used directly by chat, whose prompt is rendered to ids)."""
+        config = self.make_config(config)
         text = TextStream(self.tokenizer, config.stop)
-        for token_id in self.stream_ids(self.encode_prompt(prompt), config):
+        for token_id in self.stream_ids(prompt_ids, config):
             piece = text.push(token_id)
             if piece:
                 yield piece
@@ -141,6 +153,14 @@ class Engine:
         tail = text.finish()
         if tail:
             yield tail
+
+    @torch.no_grad()
+    def next_token_distribution(self, prompt: str, temperature: float = 1.0) -> torch.Tensor:
+        """p(next token | prompt) = softmax(z / T) over the vocabulary, (V,), from the last block_size tokens."""
+        if temperature <= 0:
+            raise LanternError(f"temperature must be > 0 to show a distribution, got {temperature}")
+        ids = torch.tensor([self.encode_prompt(prompt)[-self.block_size:]], device=self.device)
+        return softmax(self.model.eval()(ids).logits[0, -1], temperature=temperature)
 
     def generate(self, prompt: str, max_new_tokens: int | None = None, **overrides) -> str:
         return "".join(self.stream(prompt, max_new_tokens, **overrides))

@@ -1,0 +1,197 @@
+"""The engine: cached decoding equals the uncached reference for every architecture option (also past the
+context window), batching, beam search, stop sequences/tokens, seeds, statistics and bad input."""
+
+import itertools
+import math
+
+import pytest
+import torch
+
+from lanternlm.config import ModelConfig
+from lanternlm.errors import LanternError
+from lanternlm.generate import Engine, GenerationConfig
+from lanternlm.generate.beam import beam_search
+from lanternlm.generate.decoder import Decoder
+from lanternlm.generate.streaming import TextStream
+from lanternlm.models import build_model
+from lanternlm.tokenizers import CharTokenizer
+
+BLOCK = 12
+ARCHITECTURES = {
+    "learned-mha": {},
+    "sinusoidal": dict(position="sinusoidal"),
+    "rope-gqa-rmsnorm-swiglu": dict(position="rope", n_kv_head=2, norm="rmsnorm", activation="swiglu", bias=False),
+    "alibi-mqa": dict(position="alibi", n_kv_head=1),
+    "nopos-postnorm": dict(position="none", norm_placement="post"),
+    "qknorm-sliding-window": dict(position="rope", qk_norm=True, sliding_window=5),
+    "moe": dict(n_expert=4, n_expert_active=2, position="rope"),
+}
+TOKENIZER = CharTokenizer(list("abcdefghijklmnop "))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models: a second thread only adds synchronisation (and stalls badly on a busy machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def make_model(seed=0, **options):
+    torch.manual_seed(seed)
+    config = ModelConfig(vocab_size=TOKENIZER.vocab_size, block_size=BLOCK, n_layer=2, n_head=4, n_embd=32,
+                         **options)
+    model = build_model(config).eval()
+    with torch.no_grad():  # random weights far from init, so the logits are decisive and sensitive to bugs
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.2)
+    return model
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_cached_equals_uncached_stepwise_past_the_window(name):
+    """Same forced tokens into both decoders: per-step logits within 1e-5, 3 x block_size steps."""
+    model = make_model(**ARCHITECTURES[name])
+    prompts = [[1, 2, 3, 4, 5], [6, 7, 8, 9, 10]]
+    cached, uncached = Decoder(model, use_cache=True), Decoder(model, use_cache=False)
+    a, b = cached.prefill(prompts), uncached.prefill(prompts)
+    forced = torch.randint(0, TOKENIZER.vocab_size, (3 * BLOCK, 2), generator=torch.Generator().manual_seed(1))
+    for step, ids in enumerate(forced):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-5, msg=f"{name}: step {step}")
+        a, b = cached.step(ids), uncached.step(ids)
+    torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
+    assert cached.tokens.size(1) > 3 * BLOCK  # well past the context window
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_cached_equals_uncached_greedy_generation(name):
+    engine = Engine(make_model(**ARCHITECTURES[name]), TOKENIZER)
+    cached = engine.generate("abcab", 3 * BLOCK, temperature=0)
+    assert engine.generate("abcab", 3 * BLOCK, temperature=0, use_cache=False) == cached
+    assert len(cached) == 3 * BLOCK
+
+
+def test_uncached_path_is_the_sliding_window():
+    """The reference itself: past block_size, the logits are those of the last block_size tokens alone."""
+    model = make_model()
+    decoder = Decoder(model, use_cache=False)
+    decoder.prefill([list(range(10))])
+    for t in [10, 11, 12, 13, 14]:
+        logits = decoder.step(torch.tensor([t % TOKENIZER.vocab_size]))
+    window = decoder.tokens[:, -BLOCK:]
+    torch.testing.assert_close(logits, model(window).logits[:, -1], rtol=0, atol=0)
+
+
+def test_batched_prompts_of_different_lengths_equal_one_by_one():
+    engine = Engine(make_model(position="rope", n_kv_head=2), TOKENIZER)
+    prompts = ["a", "hello", "abcdefghij", "ponm"]
+    batched = engine.generate_batch(prompts, 15, temperature=0)
+    assert batched == [engine.generate(p, 15, temperature=0) for p in prompts]
+    assert engine.stats.new_tokens == 15  # the stats of the last call (one prompt)
+
+
+def test_sampling_is_seeded_and_penalties_change_output():
+    engine = Engine(make_model(), TOKENIZER)
+    a = engine.generate("abc", 30, temperature=1.0, seed=7, top_p=0.9)
+    assert a == engine.generate("abc", 30, temperature=1.0, seed=7, top_p=0.9)
+    assert a != engine.generate("abc", 30, temperature=1.0, seed=8, top_p=0.9)
+    greedy = engine.generate("abc", 30, temperature=0)
+    penalised = engine.generate("abc", 30, temperature=0, repetition_penalty=5.0)
+    assert len(set(penalised)) > len(set(greedy))  # θ pushes away from already-seen characters
+
+
+def test_stop_sequences_and_tokens():
+    engine = Engine(make_model(), TOKENIZER)
+    free = engine.generate("abc", 40, temperature=0)
+    stop = free[5:7]
+    cut = engine.generate("abc", 40, temperature=0, stop=(stop,))
+    assert cut == free[: free.index(stop)]
+    token = free[6]
+    ids = list(engine.stream_ids(TOKENIZER.encode("abc"), temperature=0, max_new_tokens=40,
+                                 stop_tokens=(TOKENIZER.encode(token)[0],)))
+    assert TOKENIZER.decode(ids) == free[: free.index(token)]
+
+
+def test_text_stream_holds_back_a_split_stop_sequence_and_partial_utf8():
+    tok = CharTokenizer(list("ab<|>x"))
+    stream = TextStream(tok, stop=("<|>",))
+    pieces = [stream.push(i) for i in tok.encode("ab<|x<|")]
+    assert "".join(pieces) == "ab<|x" and pieces[-1] == "" and not stream.stopped
+    assert stream.push(tok.encode(">")[0]) == "" and stream.stopped  # "<|" + ">" completes the stop sequence
+    from lanternlm.tokenizers import BPETokenizer
+    bpe = BPETokenizer([])  # pure byte tokens: "é" is two tokens
+    stream = TextStream(bpe)
+    assert [stream.push(i) for i in bpe.encode("é!")] == ["", "é", "!"]
+
+
+def test_beam_search_with_one_beam_is_greedy():
+    engine = Engine(make_model(), TOKENIZER)
+    assert engine.generate("abc", 20, num_beams=1, temperature=0) == engine.generate("abc", 20, num_beams=1,
+                                                                                      temperature=0)
+    ids = beam_search(Decoder(engine.model), TOKENIZER.encode("abc"), 1, 20)
+    assert TOKENIZER.decode(ids) == engine.generate("abc", 20, temperature=0)
+
+
+def sequence_logprob(model, prompt, continuation):
+    ids = torch.tensor([prompt + continuation])
+    logprobs = torch.log_softmax(model(ids).logits[0, :-1].double(), -1)
+    return sum(logprobs[len(prompt) - 1 + i, t].item() for i, t in enumerate(continuation))
+
+
+def test_beam_search_is_exhaustive_when_beams_cover_every_prefix():
+    """V^2 beams over 3 new tokens keep every prefix: the result is the most probable of all V^3 sequences."""
+    tok = CharTokenizer(list("abcd"))
+    torch.manual_seed(3)
+    model = build_model(ModelConfig(vocab_size=4, block_size=16, n_layer=1, n_head=2, n_embd=16)).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p))
+    prompt = [0, 1]
+    best = max(itertools.product(range(4), repeat=3), key=lambda c: sequence_logprob(model, prompt, list(c)))
+    greedy = Engine(model, tok).generate("ab", 3, temperature=0)
+    with torch.no_grad():
+        found = beam_search(Decoder(model), prompt, num_beams=16, max_new_tokens=3)
+        assert found == list(best)
+        assert sequence_logprob(model, prompt, found) >= sequence_logprob(model, prompt, tok.encode(greedy))
+        assert beam_search(Decoder(model, use_cache=False), prompt, 16, 3) == found
+
+
+def test_beam_length_penalty_and_stop_token():
+    model = make_model(seed=2)
+    prompt = TOKENIZER.encode("abc")
+    with torch.no_grad():
+        plain = beam_search(Decoder(model), prompt, num_beams=4, max_new_tokens=8)
+        stop = plain[2]  # a token the best beam uses: some hypotheses now finish early
+        short = beam_search(Decoder(model), prompt, 4, 8, length_penalty=0.0, stop_tokens=(stop,))
+        long = beam_search(Decoder(model), prompt, 4, 8, length_penalty=5.0, stop_tokens=(stop,))
+    assert len(short) <= len(long)
+    assert short[-1] == stop or len(short) == 8
+
+
+def test_stats_report_time_to_first_token_and_throughput():
+    engine = Engine(make_model(), TOKENIZER)
+    engine.generate("abc", 20, temperature=0)
+    stats = engine.stats
+    assert stats.new_tokens == 20 and stats.prompt_tokens == 3
+    assert 0 < stats.time_to_first_token <= stats.total_time
+    assert math.isfinite(stats.tokens_per_sec) and stats.tokens_per_sec > 0
+    assert "time to first token" in stats.summary()
+
+
+@pytest.mark.parametrize("prompt, options, message", [
+    ("", {}, "empty"), ("abc日本", {}, "not in the vocabulary"), ("abc", dict(top_p=0.0), "top_p"),
+    ("abc", dict(top_p=1.01), "top_p"), ("abc", dict(top_k=-1), "top_k"), ("abc", dict(temperature=-1.0), "temperature"),
+    ("abc", dict(max_new_tokens=0), "max_new_tokens"), ("abc", dict(num_beams=0), "num_beams")])
+def test_bad_input_is_a_one_line_error(prompt, options, message):
+    engine = Engine(make_model(), TOKENIZER)
+    with pytest.raises(LanternError, match=message):
+        engine.generate(prompt, **{"max_new_tokens": 5, **options})
+
+
+def test_generation_config_is_validated_once_for_every_entry_point():
+    engine = Engine(make_model(), TOKENIZER)
+    with pytest.raises(LanternError, match="top_p"):
+        engine.generate_batch(["abc"], 5, config=GenerationConfig(top_p=2.0))
+    with pytest.raises(LanternError, match="empty"):
+        engine.generate_batch(["abc", ""], 5)
