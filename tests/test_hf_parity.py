@@ -16,6 +16,15 @@ from lanternlm.interop.hf import load_hf_model  # noqa: E402
 from lanternlm.runs import load_run, load_run_config  # noqa: E402
 
 TOL = 1e-4
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models gain nothing from threads, and on a shared 2-core machine they lose a lot to contention."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 LLAMA_SHAPE = dict(vocab_size=97, hidden_size=48, intermediate_size=80, num_hidden_layers=2, num_attention_heads=6,
                    num_key_value_heads=2, max_position_embeddings=64, rope_theta=500.0, rms_norm_eps=1e-5)
 

@@ -1,0 +1,1 @@
+"""Looking inside models: sizes, costs and (later) activations."""

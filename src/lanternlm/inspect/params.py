@@ -1,0 +1,117 @@
+"""Sizing a transformer from its config alone (no weights needed, so a 175B shape costs nothing):
+
+* Parameters by part: embedding, attention, MLP, norms, LM head, and each part's share of the total.
+  Per layer, attention holds d·(H + 2·H_kv)·d_head + d² weights and a dense MLP 2·d·d_ff (3·d·d_ff gated):
+  with d_ff = 4d that is 4d² against 8d², so attention is about a third of the non-embedding weights.
+  The vocabulary costs 2·|V|·d (input embedding + output head; stored once when tied).
+* FLOPs per token: forward ≈ 2N + 4·L·T·d, training ≈ 6N + 12·L·T·d (backward is twice the forward), with N the
+  weights a token is multiplied by (embedding lookups excluded, the head included; with MoE only the k routed
+  experts) and 4·L·T·d for the scores Q·Kᵀ and the mix A·V over a context of T (the PaLM convention).
+* KV-cache bytes per token = 2 (K and V) · n_layer · n_kv_head · d_head · bytes per value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..config import ModelConfig
+
+BYTES_PER_VALUE = {"float32": 4, "bfloat16": 2, "float16": 2, "int8": 1}
+
+
+@dataclass
+class ParamCount:
+    embedding: int  # token embedding (+ learned position table)
+    attention: int  # Q, K, V, output projections (+ QK-norm gains), all layers
+    mlp: int  # feed-forward (all experts and routers with MoE), all layers
+    norms: int
+    head: int  # LM head; 0 when tied to the token embedding
+    mlp_active: int  # MLP weights one token passes through (k of n experts + router with MoE)
+
+    @property
+    def total(self) -> int:
+        return self.embedding + self.attention + self.mlp + self.norms + self.head
+
+    def parts(self) -> dict[str, int]:
+        return {"embedding": self.embedding, "attention": self.attention, "MLP": self.mlp, "norms": self.norms,
+                "LM head": self.head}
+
+
+def _norm_size(c: ModelConfig) -> int:
+    return c.n_embd * (2 if c.norm == "layernorm" and c.bias else 1)
+
+
+def count_parameters(c: ModelConfig) -> ParamCount:
+    d, dh, L, b = c.n_embd, c.head_dim, c.n_layer, int(c.bias)
+    qkv = (c.n_head + 2 * c.kv_heads) * dh
+    attention = d * qkv + b * qkv + d * d + b * d + (2 * dh if c.qk_norm else 0)
+    ff_in = 2 * c.ff_dim if c.activation == "swiglu" else c.ff_dim
+    expert = d * ff_in + b * ff_in + c.ff_dim * d + b * d
+    if c.n_expert:
+        router = d * c.n_expert
+        mlp, mlp_active = c.n_expert * expert + router, c.n_expert_active * expert + router
+    else:
+        mlp = mlp_active = expert
+    embedding = c.vocab_size * d + (c.block_size * d if c.position == "learned" else 0)
+    norms = 2 * L * _norm_size(c) + (_norm_size(c) if c.norm_placement == "pre" else 0)
+    head = 0 if c.tie_embeddings else c.vocab_size * d
+    return ParamCount(embedding, L * attention, L * mlp, norms, head, L * mlp_active)
+
+
+def matmul_parameters(c: ModelConfig) -> int:
+    """N in 6N: weights multiplied per token (attention, active MLP, the head); lookups and norms excluded."""
+    p = count_parameters(c)
+    return p.attention + p.mlp_active + c.vocab_size * c.n_embd
+
+
+def flops_per_token(c: ModelConfig, context: int | None = None) -> tuple[float, float]:
+    """(forward, training) FLOPs per token at a context of `context` tokens (default block_size)."""
+    T = context or c.block_size
+    attention_scores = 4 * c.n_layer * T * c.n_head * c.head_dim  # Q·Kᵀ and A·V, 2 FLOPs per multiply-add
+    forward = 2 * matmul_parameters(c) + attention_scores
+    return forward, 3 * forward
+
+
+def kv_cache_bytes_per_token(c: ModelConfig, dtype: str = "float16") -> int:
+    """2 · n_layer · n_kv_head · d_head · bytes per value."""
+    return 2 * c.n_layer * c.kv_heads * c.head_dim * BYTES_PER_VALUE[dtype]
+
+
+def _si(n: float, unit: str = "") -> str:
+    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= factor:
+            return f"{n / factor:.2f} {prefix}{unit}"
+    return f"{n:.0f} {unit}".rstrip()
+
+
+def report(c: ModelConfig, dtype: str = "float32") -> str:
+    """The human-readable sizing table `lantern inspect params` prints."""
+    p = count_parameters(c)
+    moe = f", {c.n_expert} experts (top-{c.n_expert_active})" if c.n_expert else ""
+    lines = [f"{c.n_layer} layers, {c.n_head} heads ({c.attention_kind}, {c.kv_heads} K/V heads), d_model {c.n_embd}, "
+             f"d_head {c.head_dim}, d_ff {c.ff_dim} ({c.activation}){moe}, vocab {c.vocab_size}, "
+             f"context {c.block_size}, positions {c.position}, {c.norm} ({c.norm_placement})",
+             "", f"{'parameters':<18}{'count':>18}{'share':>9}"]
+    for name, n in p.parts().items():
+        note = " (tied)" if name == "LM head" and c.tie_embeddings else ""
+        lines.append(f"  {name + note:<16}{n:>18,}{100 * n / p.total:>8.1f}%")
+    lines.append(f"  {'total':<16}{p.total:>18,}{100.0:>8.1f}%")
+    body = p.attention + p.mlp
+    vocab = 2 * c.vocab_size * c.n_embd
+    lines += ["", f"attention share of the non-embedding weights: {100 * p.attention / body:.1f}%",
+              f"vocabulary overhead 2·|V|·d = {vocab:,}" + (" (tied: stored once)" if c.tie_embeddings else "")]
+    if c.n_expert:
+        active = p.total - p.mlp + p.mlp_active
+        lines.append(f"active parameters per token (MoE): {active:,} of {p.total:,}")
+    size = BYTES_PER_VALUE[dtype]
+    forward, training = flops_per_token(c)
+    kv = kv_cache_bytes_per_token(c, dtype)
+    lines += [f"weights in {dtype}: {_si(p.total * size, 'B')}",
+              "",
+              f"FLOPs per token (context {c.block_size}, N = {matmul_parameters(c):,} matmul weights):",
+              f"  forward  ≈ 2N + 4·L·T·d   = {_si(forward, 'FLOP')}",
+              f"  training ≈ 6N + 12·L·T·d  = {_si(training, 'FLOP')}",
+              "",
+              f"KV cache = 2·n_layer·n_kv_head·d_head·{size} bytes = {kv:,} bytes per token ({_si(kv, 'B')}) in {dtype};"
+              f" {_si(kv * c.block_size, 'B')} for a full {c.block_size}-token context"]
+    return "\n".join(lines)
