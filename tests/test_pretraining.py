@@ -183,3 +183,13 @@ def test_plot_command(tiny_run, tmp_path, capsys):
     assert main(["plot", str(tiny_run), str(tiny_run), "--out", str(out)]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["plot", str(tmp_path / "missing")]) == 2
+
+
+def test_tensorboard_scalars_mirror_metrics(tiny_run):
+    event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    events = event_accumulator.EventAccumulator(str(tiny_run / "tensorboard"))
+    events.Reload()
+    logged = [r for r in read_metrics(tiny_run / "metrics.jsonl") if "loss" in r]
+    scalars = events.Scalars("loss")
+    assert [s.step for s in scalars] == [r["step"] for r in logged]
+    assert [round(s.value, 5) for s in scalars] == [round(r["loss"], 5) for r in logged]

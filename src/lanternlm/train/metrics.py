@@ -1,4 +1,8 @@
-"""metrics.jsonl: one JSON object per logged step ({"step", "loss", "lr", ...}; "val_loss" on evaluations)."""
+"""metrics.jsonl: one JSON object per logged step ({"step", "loss", "lr", ...}; "val_loss" on evaluations).
+
+When the `tensorboard` package is installed, the same scalars also go to RUN/tensorboard/ for
+`tensorboard --logdir RUN`.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,18 @@ from ..io import write_text_atomic
 class MetricsLog:
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._tensorboard = None
+        self._tensorboard_tried = False
+
+    def _writer(self):
+        if not self._tensorboard_tried:
+            self._tensorboard_tried = True
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:  # tensorboard is optional
+                return None
+            self._tensorboard = SummaryWriter(str(self.path.parent / "tensorboard"))
+        return self._tensorboard
 
     def truncate_after(self, step: int) -> None:
         """On resume, drop records logged after the checkpoint we restart from (they will be logged again)."""
@@ -21,6 +37,12 @@ class MetricsLog:
     def write(self, record: dict[str, Any]) -> None:
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
+        writer = self._writer()
+        if writer is not None:
+            for key, value in record.items():
+                if key != "step" and isinstance(value, (int, float)):
+                    writer.add_scalar(key, value, record["step"])
+            writer.flush()
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
