@@ -10,10 +10,13 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 
+from lanternlm.cli import main  # noqa: E402
+from lanternlm.config import ModelConfig, RunConfig  # noqa: E402
 from lanternlm.errors import LanternError  # noqa: E402
+from lanternlm.models import build_model  # noqa: E402
 from lanternlm.interop import export_hf, import_hf  # noqa: E402
 from lanternlm.interop.hf import load_hf_model  # noqa: E402
-from lanternlm.runs import load_run, load_run_config  # noqa: E402
+from lanternlm.runs import load_run, load_run_config, save_weights  # noqa: E402
 
 TOL = 1e-4
 
@@ -102,6 +105,24 @@ def test_gpt2_tokenizer_travels_and_sample_runs(tmp_path, shared_data):
     export_hf(tmp_path / "run", tmp_path / "back")
     exported = transformers.AutoTokenizer.from_pretrained(tmp_path / "back")
     assert exported(text)["input_ids"] == reference(text)["input_ids"]
+    assert main(["sample", str(tmp_path / "run"), "-p", "Hello", "-n", "3", "--seed", "1"]) == 0
+
+
+def test_convert_commands(tmp_path, capsys):
+    randomise(llama()).save_pretrained(tmp_path / "hf")
+    assert main(["convert", "from-hf", str(tmp_path / "hf"), "--out", str(tmp_path / "run")]) == 0
+    assert "imported LlamaForCausalLM without a tokenizer" in capsys.readouterr().out
+    assert main(["convert", "to-hf", str(tmp_path / "run"), "--out", str(tmp_path / "back")]) == 0
+    assert {"config.json", "model.safetensors"} <= {p.name for p in (tmp_path / "back").iterdir()}
+    assert main(["convert", "to-hf", str(tmp_path / "run"), "--out", str(tmp_path / "back")]) == 2
+    assert "not empty" in capsys.readouterr().err
+
+    config = RunConfig(model=ModelConfig(vocab_size=20, block_size=16, n_layer=1, n_head=2, n_embd=8, position="alibi"))
+    (tmp_path / "alibi").mkdir()
+    (tmp_path / "alibi" / "config.toml").write_text(config.to_toml())
+    save_weights(build_model(config.model), tmp_path / "alibi" / "model.safetensors")
+    assert main(["convert", "to-hf", str(tmp_path / "alibi"), "--out", str(tmp_path / "x")]) == 2
+    assert "no Hugging Face equivalent: position='alibi'" in capsys.readouterr().err
 
 
 def test_mixtral_router_and_aux_loss_equal_transformers(tmp_path):
