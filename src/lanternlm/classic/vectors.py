@@ -10,7 +10,6 @@ vectors use and gensim reads and writes:
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Sequence
 
@@ -20,6 +19,7 @@ import torch
 from ..errors import LanternError
 from ..io import atomic_path
 from ..nn.functional import cosine_similarity
+from ..tokenizers.word import did_you_mean
 
 
 class WordVectors:
@@ -48,8 +48,7 @@ class WordVectors:
         """Row of `word`; an unknown word is a LanternError that suggests close spellings from the vocabulary."""
         if word in self.index:
             return self.index[word]
-        close = difflib.get_close_matches(word, self.words, n=3, cutoff=0.75)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        hint = did_you_mean(word, self.words)
         raise LanternError(f"word {word!r} is not in the vocabulary ({len(self):,} words){hint}")
 
     def __getitem__(self, word: str) -> torch.Tensor:
@@ -131,6 +130,19 @@ class WordVectors:
         if len(set(words)) != len(words):
             raise LanternError(f"{path}: the same word appears twice")
         return cls(words, vectors)
+
+
+def pca_2d(matrix: torch.Tensor) -> tuple[torch.Tensor, list[float]]:
+    """Project rows on the 2 directions of largest variance: centre, SVD X = U S V^T, keep U[:, :2] S[:2].
+
+    Returns the (n, 2) points and the share of the total variance each axis explains.
+    """
+    centred = matrix.double() - matrix.double().mean(0)
+    if centred.shape[0] < 2 or centred.shape[1] < 2:
+        raise LanternError("PCA to 2-D needs at least 2 vectors of at least 2 dimensions")
+    u, s, _ = torch.linalg.svd(centred, full_matrices=False)
+    share = (s[:2] ** 2 / (s ** 2).sum().clamp_min(1e-30)).tolist()
+    return (u[:, :2] * s[:2]).float(), share
 
 
 def _looks_binary(head: bytes) -> bool:

@@ -16,6 +16,7 @@ so case, punctuation and spacing do not survive the round trip.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections import Counter
 from typing import Any, Iterable
@@ -27,6 +28,12 @@ UNK = "<unk>"
 _WORD = r"[^\W_]+(?:'[^\W_]+)*"
 _PATTERNS = {"drop": re.compile(_WORD), "keep": re.compile(_WORD + r"|[^\w\s]|_")}
 _APOSTROPHES = str.maketrans({"’": "'", "‘": "'"})
+
+
+def did_you_mean(word: str, vocabulary: Iterable[str]) -> str:
+    """"; did you mean a, b?" with up to 3 close spellings from `vocabulary` (difflib), or "" if none is close."""
+    close = difflib.get_close_matches(word, list(vocabulary), n=3, cutoff=0.75)
+    return f"; did you mean {', '.join(close)}?" if close else ""
 
 
 class WordTokenizer(Tokenizer):
@@ -91,7 +98,8 @@ class WordTokenizer(Tokenizer):
             return [stoi.get(w, 0) for w in words]
         unknown = sorted({w for w in words if w not in stoi})
         if unknown:
-            raise LanternError(f"{len(unknown)} word(s) not in the vocabulary: {', '.join(unknown[:10])}")
+            raise LanternError(f"{len(unknown)} word(s) not in the vocabulary: {', '.join(unknown[:10])}"
+                               f"{did_you_mean(unknown[0], self.words[1:])}")
         return [stoi[w] for w in words]
 
     def encode(self, text: str) -> list[int]:

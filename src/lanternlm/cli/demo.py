@@ -1,0 +1,66 @@
+"""`lantern demo neuron`: the smallest neural network, every number printed."""
+
+from __future__ import annotations
+
+import typer
+
+from .app import app
+
+demo_app = typer.Typer(help="Small teaching examples that print what happens inside.", no_args_is_help=True)
+app.add_typer(demo_app, name="demo")
+
+
+def _row(values) -> str:
+    return "  ".join(f"{v:+.3f}" for v in values)
+
+
+def _weighted_sum(weights, inputs, bias: float) -> str:
+    """"w1*x1 + w2*x2 - ... + b" with the signs written as operators."""
+    text = ""
+    for w, x in [(float(w), float(x)) for w, x in zip(weights, inputs)] + [(bias, None)]:
+        term = f"{abs(w):.2f}" + (f"*{x:.3f}" if x is not None else "")
+        text += (f" {'-' if w < 0 else '+'} " if text else ("-" if w < 0 else "")) + term
+    return text
+
+
+@demo_app.command("neuron")
+def neuron_command(
+    steps: int = typer.Option(500, "--steps", help="Gradient-descent steps (full batch)."),
+    lr: float = typer.Option(1.0, "--lr", help="Learning rate: the size of each step against the gradient."),
+    seed: int = typer.Option(0, "--seed", help="Seed for the random initial weights."),
+) -> None:
+    """A 4 -> 3 -> 2 network (R, G, B, volume -> leaf or flower): one forward pass in numbers, then training."""
+    from ..classic.neuron import CLASSES, FEATURES, TinyNet, dataset
+    from ..errors import LanternError
+
+    if steps < 1 or lr <= 0:
+        raise LanternError("--steps must be >= 1 and --lr > 0")
+    x, y = dataset()
+    net = TinyNet(seed)
+    n_params = sum(p.numel() for p in net.parameters().values())
+    typer.echo(f"network: {len(FEATURES)} inputs -> 3 hidden (sigmoid) -> {len(CLASSES)} outputs (softmax), "
+               f"{n_params} parameters\n")
+
+    fwd = net.forward(x[:1])
+    typer.echo(f"forward pass for example 1 (a {CLASSES[int(y[0])]}), before training:")
+    typer.echo(f"  inputs x ({', '.join(FEATURES)}):   {_row(fwd.x[0])}")
+    for j in range(net.W1.shape[1]):
+        terms = _weighted_sum(net.W1[:, j], fwd.x[0], float(net.b1[j]))
+        typer.echo(f"  hidden {j + 1}: z = {terms} = {float(fwd.z1[0, j]):+.3f} -> sigmoid(z) = {float(fwd.h[0, j]):.3f}")
+    for k, name in enumerate(CLASSES):
+        terms = _weighted_sum(net.W2[:, k], fwd.h[0], float(net.b2[k]))
+        typer.echo(f"  output {name:<6}: z = {terms} = {float(fwd.z2[0, k]):+.3f}")
+    typer.echo("  softmax -> probabilities: " + ", ".join(f"{c} {float(p):.3f}" for c, p in zip(CLASSES, fwd.p[0])))
+    typer.echo(f"  loss = -log p({CLASSES[int(y[0])]}) = {float(net.loss(fwd, y[:1])):.4f}\n")
+
+    typer.echo(f"training: plain gradient descent on all {len(y)} examples, lr {lr}")
+    for step, loss in net.train(x, y, steps, lr, every=max(1, steps // 10)):
+        typer.echo(f"  step {step:>5}: loss {loss:.4f}")
+
+    fwd = net.forward(x)
+    correct = int((fwd.p.argmax(1) == y).sum())
+    typer.echo(f"\nafter training: {correct}/{len(y)} examples right")
+    for features, label, probs in zip(x.tolist(), y.tolist(), fwd.p.tolist()):
+        guess = CLASSES[max(range(len(CLASSES)), key=lambda k: probs[k])]
+        typer.echo(f"  {_row(features)}  is a {CLASSES[label]:<6} predicted {guess:<6} "
+                   f"(p flower {probs[1]:.3f})")
