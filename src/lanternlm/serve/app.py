@@ -1,0 +1,72 @@
+"""The web app: the OpenAI-compatible API (/v1), the playground API (/api) and the playground page (/).
+
+`create_app` wires the pieces: models from run directories, one scheduler (the worker thread that owns
+every model call), request limits, the optional API key, and JSON errors for everything that goes wrong.
+`serve` runs it with uvicorn.
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from . import openai_api, playground_api
+from .errors import error_response, install_error_handlers
+from .limits import ApiKeyCheck, BodySizeLimit, ServeLimits
+from .registry import ServedModel
+from .scheduler import GenerationTimeout, Overloaded, Scheduler
+from .state import ServerState
+
+STATIC = Path(__file__).parent / "static"
+
+
+def create_app(models: dict[str, ServedModel], limits: ServeLimits | None = None, api_key: str | None = None,
+               runs_dir: str | Path | None = None) -> FastAPI:
+    limits = (limits or ServeLimits()).validate()
+    scheduler = Scheduler(limits.max_active, limits.max_waiting, limits.request_timeout)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        scheduler.start()
+        yield
+        scheduler.stop()
+
+    app = FastAPI(title="Lantern", summary="OpenAI-compatible API and playground for Lantern models",
+                  lifespan=lifespan)
+    app.state.lantern = ServerState(models, limits, scheduler, Path(runs_dir) if runs_dir else None, api_key)
+    install_error_handlers(app)
+
+    @app.exception_handler(Overloaded)
+    async def _overloaded(request: Request, exc: Overloaded) -> JSONResponse:
+        return error_response(503, str(exc), "overloaded")
+
+    @app.exception_handler(GenerationTimeout)
+    async def _timeout(request: Request, exc: GenerationTimeout) -> JSONResponse:
+        return error_response(504, str(exc), "timeout")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        return error_response(500, f"internal error ({exc.__class__.__name__}: {exc})", "internal_error")
+
+    app.include_router(openai_api.router)
+    app.include_router(playground_api.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def playground() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    # outermost first: the key is checked before the body is read, the body size before it is parsed
+    app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes, error_response=error_response)
+    app.add_middleware(ApiKeyCheck, api_key=api_key, error_response=error_response)
+    return app
+
+
+def serve(app: FastAPI, host: str, port: int) -> None:
+    import uvicorn
+
+    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)

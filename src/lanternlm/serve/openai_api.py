@@ -1,0 +1,171 @@
+"""The OpenAI-compatible API: GET /v1/models, POST /v1/completions, POST /v1/chat/completions.
+
+Same paths, request fields and response shapes as OpenAI's, so official clients work unchanged
+(`OpenAI(base_url="http://127.0.0.1:8000/v1", api_key=...)`). With `"stream": true` the reply is
+server-sent events: one `data: {chunk}` line per piece of text, then `data: [DONE]`. Chat renders the
+messages with the chat template (`generate/chat.py`) and stops at the template's end-of-turn marker.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import replace
+from typing import Iterator
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from ..errors import LanternError
+from ..generate import GenerationConfig
+from ..generate.chat import fit_to_context, stop_for, template_for
+from .errors import ApiError, error_body
+from .generation import Step, choice_steps
+from .limits import ServeLimits
+from .registry import ServedModel, pick
+from .scheduler import GenerationTimeout
+from .schemas import ChatRequest, CompletionRequest
+from .state import state_of
+
+router = APIRouter(prefix="/v1")
+
+
+def model_card(served: ServedModel) -> dict:
+    return {"id": served.name, "object": "model", "created": served.created, "owned_by": "lantern"}
+
+
+@router.get("/models")
+async def list_models(request: Request) -> dict:
+    return {"object": "list", "data": [model_card(m) for m in state_of(request).models.values()]}
+
+
+@router.get("/models/{model_id}")
+async def get_model(model_id: str, request: Request) -> dict:
+    return model_card(pick(state_of(request).models, model_id))
+
+
+def encode_prompt(served: ServedModel, text: str, limits: ServeLimits) -> list[int]:
+    ids = served.tokenizer.encode(text)
+    if len(ids) > limits.max_prompt_tokens:
+        raise ApiError(400, f"the prompt is {len(ids)} tokens, above this server's limit of "
+                            f"{limits.max_prompt_tokens}", "context_length_exceeded", "prompt")
+    return ids
+
+
+def check_rows(n_rows: int, limits: ServeLimits) -> None:
+    if n_rows > limits.max_choices:
+        raise ApiError(400, f"{n_rows} choices requested (prompts x n); this server's limit is {limits.max_choices}",
+                       "invalid_value", "n")
+
+
+@router.post("/completions")
+async def completions(body: CompletionRequest, request: Request):
+    state = state_of(request)
+    served = pick(state.models, body.model)
+    config = body.generation_config(state.limits)
+    prompts = body.prompts()
+    check_rows(len(prompts) * body.n, state.limits)
+    prompt_rows = [await run_in_threadpool(encode_prompt, served, p, state.limits) for p in prompts]
+    rows = [row for row in prompt_rows for _ in range(body.n)]
+    return await respond(request, body, served, choice_steps(served.engine, rows, config), len(rows),
+                         sum(map(len, prompt_rows)), chat=False)
+
+
+def chat_prompt(served: ServedModel, messages: list[dict[str, str]], config: GenerationConfig,
+                limits: ServeLimits) -> tuple[list[int], GenerationConfig]:
+    """Prompt ids (oldest turns dropped to leave room for the reply) and a config that ends the turn."""
+    tokenizer = served.tokenizer
+    template = template_for(tokenizer)
+    block = served.engine.block_size
+    budget = min(max(block - config.max_new_tokens, block // 2), limits.max_prompt_tokens)
+    ids = fit_to_context(messages, tokenizer, budget, template)
+    end = stop_for(tokenizer, template)
+    eot = () if tokenizer.eot_id is None else (tokenizer.eot_id,)
+    return ids, replace(config, stop=config.stop + end.get("stop", ()), stop_tokens=end.get("stop_tokens", ()) + eot)
+
+
+@router.post("/chat/completions")
+async def chat_completions(body: ChatRequest, request: Request):
+    state = state_of(request)
+    served = pick(state.models, body.model)
+    config = body.chat_config(state.limits)
+    check_rows(body.n, state.limits)
+    messages = [m.as_dict() for m in body.messages]
+    try:
+        prompt_ids, config = await run_in_threadpool(chat_prompt, served, messages, config, state.limits)
+    except LanternError as exc:
+        raise ApiError(400, str(exc), "invalid_value", "messages") from None
+    steps = choice_steps(served.engine, [prompt_ids] * body.n, config)
+    return await respond(request, body, served, steps, body.n, len(prompt_ids), chat=True)
+
+
+def usage(prompt_tokens: int, completion_tokens: int) -> dict:
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens}
+
+
+async def respond(request: Request, body, served: ServedModel, steps: Iterator[Step], n_choices: int,
+                  prompt_tokens: int, chat: bool):
+    """Run the generation through the scheduler; one JSON response, or a stream of chunks."""
+    scheduler = state_of(request).scheduler
+    head = {"id": f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex[:24]}", "created": int(time.time()),
+            "model": served.name}
+    if body.stream:
+        job = scheduler.submit(steps)  # a full queue is refused here, before the 200 status is sent
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        chunks = stream_chunks(job, head, n_choices, prompt_tokens, chat, include_usage)
+        return StreamingResponse(chunks, media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    texts, reasons = [""] * n_choices, ["stop"] * n_choices
+    completion_tokens = 0
+    for step in await scheduler.result(steps, request.is_disconnected):
+        completion_tokens = step.completion_tokens
+        for delta in step.deltas:
+            texts[delta.index] += delta.text
+            reasons[delta.index] = delta.finish_reason or reasons[delta.index]
+    if chat:
+        choices = [{"index": i, "message": {"role": "assistant", "content": t}, "logprobs": None,
+                    "finish_reason": r} for i, (t, r) in enumerate(zip(texts, reasons))]
+    else:
+        choices = [{"index": i, "text": t, "logprobs": None, "finish_reason": r}
+                   for i, (t, r) in enumerate(zip(texts, reasons))]
+    return {**head, "object": "chat.completion" if chat else "text_completion", "choices": choices,
+            "usage": usage(prompt_tokens, completion_tokens)}
+
+
+def sse(payload: dict | str) -> str:
+    return f"data: {payload if isinstance(payload, str) else json.dumps(payload)}\n\n"
+
+
+async def stream_chunks(job, head: dict, n_choices: int, prompt_tokens: int, chat: bool, include_usage: bool):
+    """OpenAI's chunk sequence. A failure mid-stream (the 200 is already sent) becomes an error event."""
+    head = {**head, "object": "chat.completion.chunk" if chat else "text_completion"}
+
+    def chunk(index: int, text: str | None, finish_reason: str | None, role: bool = False) -> dict:
+        if chat:
+            delta = {"role": "assistant", "content": ""} if role else ({"content": text} if text else {})
+            choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        else:
+            choice = {"index": index, "text": text or "", "logprobs": None, "finish_reason": finish_reason}
+        return {**head, "choices": [choice]}
+
+    if chat:
+        for i in range(n_choices):
+            yield sse(chunk(i, None, None, role=True))
+    completion_tokens = 0
+    try:
+        async for step in job.events():  # leaving this loop early (a disconnect) cancels the job
+            completion_tokens = step.completion_tokens
+            for delta in step.deltas:
+                if delta.text:
+                    yield sse(chunk(delta.index, delta.text, None))
+                if delta.finish_reason:
+                    yield sse(chunk(delta.index, None, delta.finish_reason))
+    except Exception as exc:
+        status = 504 if isinstance(exc, GenerationTimeout) else 400 if isinstance(exc, LanternError) else 500
+        yield sse(error_body(status, str(exc) or exc.__class__.__name__))
+    if include_usage:
+        yield sse({**head, "choices": [], "usage": usage(prompt_tokens, completion_tokens)})
+    yield sse("[DONE]")

@@ -1,0 +1,208 @@
+"""The serving engine's concurrency policy: one worker thread owns the model, interleaving requests token by token.
+
+Every request that touches a model becomes a *job*: a Python generator whose each `next()` does one small
+piece of model work (one decoding step of its choices, or a whole one-shot probe such as an attention map)
+and returns an event for the client. The worker runs the active jobs round-robin, one step each:
+
+    waiting queue (FIFO, bounded) -> up to max_active jobs -> step job 1, step job 2, ..., step job 1, ...
+
+Why serialised access and not a batch across requests (measured in benchmarks/serve_load.py, see
+docs/serving.md): one forward pass at a time keeps a request's output a function of that request only (a
+`seed` gives the same text whatever else is running; a batch shares one random generator and one sampling
+config), needs no padding or per-row sampling settings, and on a CPU the tiny models this serves are
+compute-bound, so a cross-request batch buys little. Round-robin stepping rather than one request at a time
+keeps time-to-first-token short for everyone: a new request starts streaming after one step of each other
+request, not after they have all finished. A request's own `n` choices *are* decoded as one batch.
+
+The asyncio side (HTTP) never blocks on the model: events cross back with `loop.call_soon_threadsafe`.
+A job whose client has gone is marked cancelled and dropped at its next turn (its generator is closed, so
+its KV cache is freed); a job past its deadline fails with `GenerationTimeout`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Iterator
+
+
+class Overloaded(Exception):
+    """Too many requests are waiting already."""
+
+
+class GenerationTimeout(Exception):
+    """A request ran past the server's time limit."""
+
+
+_EVENT, _DONE, _ERROR = "event", "done", "error"
+
+
+class Job:
+    def __init__(self, steps: Iterator[Any], deadline: float, loop: asyncio.AbstractEventLoop) -> None:
+        self.steps = steps
+        self.deadline = deadline
+        self.cancelled = False  # set from the event loop when the client disconnects
+        self._loop = loop
+        self._queue: asyncio.Queue = asyncio.Queue()
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    def _send(self, kind: str, value: Any = None) -> None:
+        """Called on the worker thread: hand one item to the event loop (a closed loop means nobody listens)."""
+        try:
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, (kind, value))
+        except RuntimeError:
+            self.cancelled = True
+
+    async def next_event(self, timeout: float | None = None) -> tuple[bool, Any]:
+        """(True, event) for the next event, (False, None) at the end; raises the job's error, or
+        asyncio.TimeoutError when nothing arrived within `timeout` seconds (the job keeps running)."""
+        kind, value = await asyncio.wait_for(self._queue.get(), timeout)
+        if kind == _ERROR:
+            raise value
+        return kind == _EVENT, value
+
+    async def events(self) -> AsyncIterator[Any]:
+        """The job's events as they are produced. Leaving early (a closed stream) cancels the job."""
+        try:
+            while True:
+                more, event = await self.next_event()
+                if not more:
+                    return
+                yield event
+        finally:
+            self.cancel()  # a no-op when finished; on a disconnect this stops the generation
+
+
+@dataclass
+class SchedulerStats:
+    submitted: int = 0
+    completed: int = 0
+    cancelled: int = 0
+    timed_out: int = 0
+    failed: int = 0
+    rejected: int = 0  # refused because the waiting queue was full
+    steps: int = 0
+    busy_seconds: float = field(default=0.0)
+
+
+class Scheduler:
+    def __init__(self, max_active: int = 16, max_waiting: int = 256, timeout: float = 120.0) -> None:
+        self.max_active, self.max_waiting, self.timeout = max_active, max_waiting, timeout
+        self.stats = SchedulerStats()
+        self._waiting: deque[Job] = deque()
+        self._active: list[Job] = []
+        self._wake = threading.Condition()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stopping = False
+            self._thread = threading.Thread(target=self._run, name="lantern-model-worker", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stopping = True
+            self._wake.notify()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    @property
+    def queued(self) -> int:
+        return len(self._waiting)
+
+    @property
+    def active(self) -> int:
+        return len(self._active)
+
+    def submit(self, steps: Iterator[Any]) -> Job:
+        """Queue a job (call from the event loop); raises Overloaded when the waiting queue is full."""
+        self.start()  # normally started by the app's lifespan; idempotent
+        job = Job(steps, time.monotonic() + self.timeout, asyncio.get_running_loop())
+        with self._wake:
+            if len(self._waiting) >= self.max_waiting:
+                self.stats.rejected += 1
+                steps.close() if hasattr(steps, "close") else None
+                raise Overloaded(f"{len(self._waiting)} requests are already waiting; try again shortly")
+            self._waiting.append(job)
+            self.stats.submitted += 1
+            self._wake.notify()
+        return job
+
+    async def result(self, steps: Iterator[Any], is_disconnected=None) -> list[Any]:
+        """Run a job to the end and return all its events; a client that disconnects cancels it
+        (`is_disconnected`: an async callable, polled while waiting)."""
+        job = self.submit(steps)
+        collected = []
+        try:
+            while True:
+                try:
+                    more, event = await job.next_event(timeout=0.25)
+                except asyncio.TimeoutError:
+                    if is_disconnected is not None and await is_disconnected():
+                        raise asyncio.CancelledError("client disconnected") from None
+                    continue
+                if not more:
+                    return collected
+                collected.append(event)
+        finally:
+            job.cancel()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._stopping and not self._waiting and not self._active:
+                    self._wake.wait()
+                if self._stopping:
+                    break
+                while self._waiting and len(self._active) < self.max_active:
+                    self._active.append(self._waiting.popleft())
+            for job in list(self._active):
+                if self._step(job):
+                    self._active.remove(job)
+        for job in [*self._active, *self._waiting]:  # shutting down: nobody will run these
+            self._finish(job, _ERROR, GenerationTimeout("the server is shutting down"))
+
+    def _step(self, job: Job) -> bool:
+        """Run one step of `job`; return True when the job is over."""
+        if job.cancelled:
+            self.stats.cancelled += 1
+            return self._close(job)
+        if time.monotonic() > job.deadline:
+            self.stats.timed_out += 1
+            self._finish(job, _ERROR, GenerationTimeout(f"the request ran past the server's {self.timeout:g} s limit"))
+            return True
+        started = time.perf_counter()
+        try:
+            event = next(job.steps)
+        except StopIteration:
+            self.stats.completed += 1
+            job._send(_DONE)
+            return True
+        except Exception as exc:  # reported to that client; the worker and other jobs carry on
+            self.stats.failed += 1
+            self._finish(job, _ERROR, exc)
+            return True
+        finally:
+            self.stats.steps += 1
+            self.stats.busy_seconds += time.perf_counter() - started
+        job._send(_EVENT, event)
+        return False
+
+    def _finish(self, job: Job, kind: str, value: Any) -> None:
+        job._send(kind, value)
+        self._close(job)
+
+    @staticmethod
+    def _close(job: Job) -> bool:
+        close = getattr(job.steps, "close", None)
+        if close is not None:
+            close()  # runs the generator's finally blocks: the engine's decoder and cache are released
+        return True
