@@ -195,3 +195,47 @@ def test_generation_config_is_validated_once_for_every_entry_point():
         engine.generate_batch(["abc"], 5, config=GenerationConfig(top_p=2.0))
     with pytest.raises(LanternError, match="empty"):
         engine.generate_batch(["abc", ""], 5)
+
+
+def hf_pair(tmp_path, hf_model):
+    """A random-weight HF model and the same weights imported into Lantern through the interop converter."""
+    from lanternlm.interop.hf import load_hf_model
+
+    hf_model.eval().save_pretrained(tmp_path)
+    return hf_model, load_hf_model(tmp_path)[1]
+
+
+@pytest.mark.slow  # the first transformers model + generate call pays its lazy imports
+@pytest.mark.parametrize("family", ["gpt2", "llama"])
+def test_greedy_parity_with_transformers_generate(tmp_path, family):
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    if family == "gpt2":
+        config = transformers.GPT2Config(n_layer=2, n_head=4, n_embd=64, n_positions=64, vocab_size=300,
+                                         initializer_range=0.2)
+        hf_model = transformers.GPT2LMHeadModel(config)
+    else:
+        config = transformers.LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                          num_attention_heads=4, num_key_value_heads=2, vocab_size=300,
+                                          max_position_embeddings=64, initializer_range=0.2)
+        hf_model = transformers.LlamaForCausalLM(config)
+    hf_model, ours = hf_pair(tmp_path, hf_model)
+    hf_model.generation_config.eos_token_id = None  # no early stop on either side: compare all 30 tokens
+    engine = Engine(ours, TOKENIZER)
+    generator = torch.Generator().manual_seed(1)
+    prompts = [torch.randint(0, 300, (n,), generator=generator).tolist() for n in (1, 7, 16)]
+    config = GenerationConfig(max_new_tokens=30, temperature=0, stop_tokens=())
+    expected = []
+    with torch.no_grad():
+        for prompt in prompts:
+            ids = torch.tensor([prompt])
+            out = hf_model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False, max_new_tokens=30,
+                                    pad_token_id=0)
+            expected.append(out[0, len(prompt):].tolist())
+            assert list(engine.stream_ids(prompt, config)) == expected[-1]
+    rows = [[] for _ in prompts]  # the same prompts as one ragged batch
+    for step in engine.stream_batch_ids(prompts, config):
+        for row, token in zip(rows, step.tolist()):
+            if token >= 0:
+                row.append(token)
+    assert rows == expected
