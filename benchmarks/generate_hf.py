@@ -41,7 +41,7 @@ def _timed(fn):
 
 def hf_generate(model, prompt: torch.Tensor, new_tokens: int, use_cache: bool = True) -> torch.Tensor:
     return model.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=new_tokens,
-                          min_new_tokens=new_tokens, do_sample=False, use_cache=use_cache, pad_token_id=0)
+                          do_sample=False, use_cache=use_cache, pad_token_id=0)
 
 
 def ours_generate(engine: Engine, prompt: torch.Tensor, new_tokens: int, use_cache: bool = True) -> list[list[int]]:
@@ -66,6 +66,7 @@ def main() -> None:
     torch.manual_seed(0)
     hf = transformers.GPT2LMHeadModel(transformers.GPT2Config(n_layer=12, n_head=12, n_embd=768, n_positions=1024,
                                                               vocab_size=50257)).eval()
+    hf.generation_config.eos_token_id = None  # both sides generate exactly N tokens
     with tempfile.TemporaryDirectory() as tmp:
         hf.save_pretrained(tmp)
         _, ours = load_hf_model(tmp)
