@@ -322,3 +322,20 @@ def test_checkpoint_not_matching_config(tmp_path):
     save_weights(build_model(tiny(n_kv_head=2)), tmp_path / "m.safetensors")
     with pytest.raises(LanternError, match="do not match the model config"):
         load_weights(build_model(tiny()), tmp_path / "m.safetensors")
+
+
+@pytest.mark.slow
+def test_tiny_moe_model_learns_and_logs_expert_load(tmp_path):
+    from lanternlm.config import resolve_config
+    from lanternlm.train import train
+    from lanternlm.train.metrics import read_metrics
+
+    config = resolve_config("tiny-mixtral", overrides=["max_iters=40", "log_interval=10", "eval_interval=40",
+                                                      "checkpoint_interval=40", "eval_iters=4"])
+    result = train(config, tmp_path / "moe", quiet=True)
+    records = read_metrics(tmp_path / "moe" / "metrics.jsonl")
+    vals = [r["val_loss"] for r in records if "val_loss" in r]
+    assert vals[-1] < vals[0] - 0.5 and result.steps == 40
+    loads = [r["expert_load"] for r in records if "expert_load" in r]
+    assert len(loads) == 4 and all(len(x) == 4 and abs(sum(x) - 1) < 1e-3 for x in loads)
+    assert all(math.isfinite(r["moe_aux_loss"]) for r in records if "moe_aux_loss" in r)

@@ -181,7 +181,8 @@ class Trainer:
                     # DDP averages gradients across ranks only on the last micro-batch's backward
                     with contextlib.nullcontext() if last or ddp is None else ddp.no_sync():
                         with autocast(device, self.dtype):
-                            loss = step_model(x.to(device), y.to(device)).loss / len(batches)
+                            output = step_model(x.to(device), y.to(device))
+                            loss = output.loss / len(batches)
                         loss.backward()
                     loss_sum += loss.detach()
                 grad_norm = torch.nn.utils.clip_grad_norm_(params, tc.grad_clip) if tc.grad_clip > 0 else None
@@ -204,6 +205,9 @@ class Trainer:
                               "mfu": flops_per_iter / seconds / peak, "peak_memory_mb": peak_memory_mb(device)}
                     if grad_norm is not None:
                         record["grad_norm"] = grad_norm.item()
+                    if getattr(output, "expert_load", None) is not None:  # MoE: share of tokens per expert
+                        record["moe_aux_loss"] = output.aux_loss.item()
+                        record["expert_load"] = [round(v, 4) for v in output.expert_load.mean(0).tolist()]
                     self.metrics.write(record)
                     progress.update(self.step, self.last_train_loss, lr, tokens_per_iter / seconds)
                 if save_now and self.dist.is_main:
