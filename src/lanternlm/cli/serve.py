@@ -37,8 +37,7 @@ def serve_command(
 
     if not 0 < port < 65536:
         raise LanternError(f"--port must be in 1..65535, got {port}")
-    limits = ServeLimits(max_new_tokens=max_tokens, default_new_tokens=min(128, max_tokens), request_timeout=timeout,
-                         max_body_bytes=max_body).validate()
+    limits = ServeLimits(max_new_tokens=max_tokens, request_timeout=timeout, max_body_bytes=max_body).validate()
     models = load_models(runs, resolve_device(device or "auto"))
     application = create_app(models, limits, api_key, runs_dir or runs[0].resolve().parent)
     typer.echo(f"serving {', '.join(models)} on http://{host}:{port}/ (playground) and http://{host}:{port}/v1")

@@ -20,7 +20,7 @@ class ServeLimits:
     max_body_bytes: int = 1 << 20  # 1 MiB of JSON is far more than any prompt a small model can use
     max_prompt_tokens: int = 8192  # longer prompts are refused (the model itself sees its last block_size)
     max_new_tokens: int = 1024  # ceiling on max_tokens
-    default_new_tokens: int = 128  # when a request does not say
+    default_new_tokens: int = 128  # when a request does not say (capped at max_new_tokens)
     max_choices: int = 8  # ceiling on n
     max_stop: int = 4  # stop sequences per request, as OpenAI allows
     request_timeout: float = 120.0  # seconds a request may spend in the queue and generating
@@ -33,8 +33,6 @@ class ServeLimits:
         for name, value in vars(self).items():
             if value <= 0:
                 raise LanternError(f"serve limit {name} must be positive, got {value}")
-        if self.default_new_tokens > self.max_new_tokens:
-            raise LanternError("serve limit default_new_tokens exceeds max_new_tokens")
         return self
 
 

@@ -60,7 +60,7 @@ class SamplingRequest(BaseModel):
 
     def new_tokens(self, limits: ServeLimits, requested: int | None) -> int:
         if requested is None:
-            return limits.default_new_tokens
+            return min(limits.default_new_tokens, limits.max_new_tokens)
         if requested > limits.max_new_tokens:
             raise ApiError(400, f"max_tokens is {requested}, above this server's limit of {limits.max_new_tokens}",
                            "invalid_value", "max_tokens")

@@ -404,6 +404,7 @@ function refreshAll() {
 
 async function start() {
   keyInput.value = localStorage.getItem("lantern-api-key") || "";
+  $("key-form").addEventListener("submit", e => { e.preventDefault(); keyInput.dispatchEvent(new Event("change")); });
   keyInput.addEventListener("change", () => { localStorage.setItem("lantern-api-key", keyInput.value); loadModels(); });
   modelSelect.addEventListener("change", () => { describeModel(); refreshAll(); });
   const wanted = tabs.find(t => `#${t.id.slice(4)}` === location.hash);
