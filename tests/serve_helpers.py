@@ -1,0 +1,49 @@
+"""Start `lantern serve` as a real subprocess on a free loopback port (for the live-server and browser tests)."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+
+from conftest import subprocess_env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_server(*args: str, startup_timeout: float = 120.0):
+    """Yield the base URL of `lantern serve ARGS --port P`; the process is stopped (by its pid) afterwards."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "lanternlm", "serve", *args, "--port", str(port)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=subprocess_env())
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + startup_timeout
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"lantern serve exited with {process.returncode}:\n{process.stdout.read()}")
+            try:
+                if httpx.get(url + "/", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("lantern serve did not start in time")
+            time.sleep(0.3)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

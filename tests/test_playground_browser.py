@@ -1,0 +1,99 @@
+"""The playground in a real browser (Playwright + Debian's chromium) against a real `lantern serve`:
+the tokenizer counts tokens, the temperature slider changes the probabilities, chat streams text, the
+attention tab draws a heat-map. Screenshots go to test-artifacts/playground/. Skips without a browser."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi")
+sync_api = pytest.importorskip("playwright.sync_api")
+
+from serve_helpers import running_server  # noqa: E402
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serve-browser")]
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SHOTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "playground"
+
+
+@pytest.fixture(scope="module")
+def page(tiny_run):
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with running_server(str(tiny_run)) as url, sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        errors = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(url + "/")
+        page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+        yield page
+        browser.close()
+        assert not errors, errors
+
+
+def test_tokenizer_box_counts_tokens(page, tiny_run):
+    from lanternlm.tokenizers import load_tokenizer
+
+    text = "Wherefore art thou, Romeo?"
+    expected = len(load_tokenizer(tiny_run).encode(text))
+    page.fill("#tok-input", "")
+    page.type("#tok-input", text, delay=5)  # real key presses, as a person types
+    page.wait_for_selector(f"#tok-count[data-count='{expected}']", timeout=15_000)
+    assert page.locator("#tok-tokens .tok").count() == expected
+    page.screenshot(path=str(SHOTS / "tokenizer.png"))
+
+
+def first_prob(page) -> float:
+    return float(page.locator(".bar-row").first.get_attribute("data-prob"))
+
+
+def test_temperature_slider_changes_probabilities(page):
+    page.click("#tab-next")
+    page.wait_for_selector(".bar-row", timeout=15_000)
+    page.wait_for_function("document.querySelector('#next-summary').textContent.includes('temperature 1.00')")
+    at_one = first_prob(page)
+    page.focus("#next-temp")
+    for _ in range(10):
+        page.keyboard.press("ArrowLeft")  # 1.00 -> 0.50 by keyboard, 0.05 a step
+    page.wait_for_function("document.querySelector('#next-summary').textContent.includes('temperature 0.50')")
+    sharper = first_prob(page)
+    assert sharper > at_one  # a lower temperature concentrates probability on the top token
+    page.screenshot(path=str(SHOTS / "next-token.png"))
+
+
+def test_chat_streams_text(page):
+    page.click("#tab-chat")
+    page.fill("#s-max_tokens", "60")
+    page.fill("#chat-input", "Good morrow!")
+    page.focus("#chat-input")
+    page.keyboard.press("Control+Enter")  # the keyboard shortcut sends
+    reply = page.locator(".msg.assistant .content").last
+    page.wait_for_function("document.querySelector('.msg.assistant .content')?.textContent.length > 0",
+                           timeout=30_000)
+    page.wait_for_selector(".msg.assistant[data-done=true]", timeout=60_000)
+    assert len(reply.text_content()) > 0
+    assert "tokens/s" in page.text_content("#chat-stats")
+    page.screenshot(path=str(SHOTS / "chat.png"))
+
+
+def test_attention_tab_draws_a_heatmap(page):
+    page.click("#tab-attention")
+    page.wait_for_selector("#attn-canvas[data-rendered]", timeout=30_000)
+    # the canvas holds coloured cells, not a blank image: count distinct colours in its pixels
+    colours = page.evaluate("""() => {
+        const c = document.querySelector('#attn-canvas');
+        const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        const seen = new Set();
+        for (let i = 0; i < data.length; i += 16) seen.add(data[i] + ',' + data[i + 1] + ',' + data[i + 2]);
+        return seen.size;
+    }""")
+    assert colours > 20
+    page.select_option("#attn-head", "mean")
+    page.screenshot(path=str(SHOTS / "attention.png"))
