@@ -19,40 +19,25 @@ import time
 import torch
 
 from lanternlm.config import resolve_config
+from lanternlm.inspect.params import flops_per_token
 from lanternlm.train import train
+from lanternlm.train.flops import measured_matmul_flops
 
 NANOGPT_MS_PER_ITER = (60.0, 65.0)
-
-
-def matmul_gflops(n: int = 1024, repeats: int = 20) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    for _ in range(3):
-        a @ b
-    started = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    return 2 * n**3 * repeats / (time.perf_counter() - started) / 1e9
-
-
-def flops_per_iter(config) -> float:
-    """6·N·tokens for the weights (forward + backward) + 6·L·T·d per token for attention scores and mixing."""
-    m, t = config.model, config.train
-    n_params = 12 * m.n_layer * m.n_embd**2 + m.vocab_size * m.n_embd  # blocks + (tied) head, no positions
-    tokens = t.batch_size * m.block_size
-    return 6 * n_params * tokens + 6 * m.n_layer * m.block_size * m.n_embd * tokens
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iters", type=int, default=2000)
     args = parser.parse_args()
-    peak = matmul_gflops()
+    peak = measured_matmul_flops("cpu", torch.float32, n=1024, repeats=20) / 1e9
     config = resolve_config("shakespeare-char-cpu", overrides=[f"max_iters={args.iters}"])
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         result = train(config, f"{tmp}/run", quiet=True)
         wall = time.perf_counter() - started
-    achieved = flops_per_iter(config) / (result.ms_per_iter / 1000) / 1e9
+    tokens_per_iter = config.train.batch_size * config.model.block_size
+    achieved = flops_per_token(config.model)[1] * tokens_per_iter / (result.ms_per_iter / 1000) / 1e9
     nano = sum(NANOGPT_MS_PER_ITER) / 2
     print(f"machine: {torch.get_num_threads()} threads, fp32 matmul peak {peak:.1f} GFLOP/s (1024^3)")
     print(f"lantern: {result.ms_per_iter:.1f} ms/iter median, {result.tokens_per_sec:,.0f} tokens/s, "

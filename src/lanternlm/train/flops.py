@@ -1,9 +1,5 @@
-"""What a training step costs and how well the hardware is used.
-
-FLOPs per token ≈ 6·N (forward 2·N, backward 4·N for the N weights each token passes through) plus
-12·L·d·T for the attention scores and mixing over a context of T (the PaLM convention). MFU (model-FLOPs
-utilisation) = achieved FLOP/s ÷ the device's peak FLOP/s.
-"""
+"""How well training uses the hardware: MFU (model-FLOPs utilisation) = achieved FLOP/s ÷ peak FLOP/s,
+with the FLOPs per token of `inspect.params.flops_per_token` (≈ 6·N + 12·L·d·T)."""
 
 from __future__ import annotations
 
@@ -20,23 +16,6 @@ GPU_PEAK_FLOPS = {
     "H200": {torch.bfloat16: 989e12, torch.float16: 989e12, torch.float32: 67e12},
     "A100": {torch.bfloat16: 312e12, torch.float16: 312e12, torch.float32: 19.5e12},
 }
-
-
-def active_parameters(model: torch.nn.Module) -> int:
-    """Weights a token's forward pass multiplies by: all but position tables (a lookup, not a matmul) and,
-    with a mixture of experts, only the k routed experts out of n."""
-    total = sum(p.numel() for name, p in model.named_parameters() if "wpe" not in name)
-    config = getattr(model, "config", None)
-    n_expert = getattr(config, "n_expert", 0)
-    if n_expert:
-        expert_params = sum(p.numel() for name, p in model.named_parameters() if ".experts." in name)
-        total -= expert_params * (n_expert - config.n_expert_active) // n_expert
-    return total
-
-
-def training_flops_per_token(model: torch.nn.Module) -> float:
-    c = model.config
-    return 6 * active_parameters(model) + 12 * c.n_layer * c.n_embd * c.block_size
 
 
 @functools.lru_cache(maxsize=None)

@@ -23,13 +23,14 @@ from ..data import TokenWindows, read_corpus, read_text, split_ids
 from ..data.tokenfile import load_prepared
 from ..device import autocast, resolve_device, resolve_dtype
 from ..errors import LanternError
+from ..inspect.params import flops_per_token
 from ..io import write_text_atomic
 from ..models import build_model
 from ..runs import RunPaths, load_run_config, load_weights, save_weights
 from ..tokenizers import CharTokenizer, Tokenizer, load_tokenizer
 from .checkpoint import list_checkpoints, load_checkpoint, mark_best, save_checkpoint
 from .distributed import DistContext, distributed_device, init_distributed, shutdown_distributed
-from .flops import compile_or_eager, peak_flops, peak_memory_mb, training_flops_per_token
+from .flops import compile_or_eager, peak_flops, peak_memory_mb
 from .metrics import MetricsLog
 from .plot import plot_runs
 from .progress import TrainingProgress
@@ -161,7 +162,7 @@ class Trainer:
         params = [p for p in model.parameters() if p.requires_grad]
         step_model, ddp = wrap_for_training(model, self.dist, device, tc.compile)
         tokens_per_iter = tc.batch_size * block_size * tc.grad_accum * self.dist.world_size
-        flops_per_iter = training_flops_per_token(model) * tokens_per_iter
+        flops_per_iter = flops_per_token(self.config.model)[1] * tokens_per_iter
         peak = peak_flops(device, self.dtype) * self.dist.world_size
         progress = TrainingProgress(tc.max_iters, self.step, enabled=not self.quiet)
         if self.step == 0 and self.dist.is_main:
