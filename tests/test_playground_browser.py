@@ -72,13 +72,18 @@ def test_chat_streams_text(page):
     page.click("#tab-chat")
     page.fill("#s-max_tokens", "60")
     page.fill("#chat-input", "Good morrow!")
+    # count the updates of the reply as they happen: streamed text arrives in many pieces, not one
+    page.evaluate("""() => {
+        window.replyUpdates = 0;
+        new MutationObserver(() => window.replyUpdates++)
+            .observe(document.querySelector('#chat-log'), {subtree: true, childList: true, characterData: true});
+    }""")
     page.focus("#chat-input")
     page.keyboard.press("Control+Enter")  # the keyboard shortcut sends
-    reply = page.locator(".msg.assistant .content").last
-    page.wait_for_function("document.querySelector('.msg.assistant .content')?.textContent.length > 0",
-                           timeout=30_000)
     page.wait_for_selector(".msg.assistant[data-done=true]", timeout=60_000)
-    assert len(reply.text_content()) > 0
+    reply = page.locator(".msg.assistant .content").last.text_content()
+    assert len(reply) > 0
+    assert page.evaluate("window.replyUpdates") > 5
     assert "tokens/s" in page.text_content("#chat-stats")
     page.screenshot(path=str(SHOTS / "chat.png"))
 

@@ -329,3 +329,13 @@ def test_scheduler_cancels_times_out_overloads_and_survives_errors():
     stats = run_async(main())
     assert len(closed) == 2 and stats.cancelled == 1 and stats.timed_out == 1 and stats.failed == 1
     assert stats.rejected == 1
+
+
+def test_cli_errors_are_one_line(tmp_path, tiny_run, capsys):
+    from lanternlm.cli import main
+
+    assert main(["serve", str(tmp_path / "missing")]) == 2
+    assert "run directory not found" in capsys.readouterr().err
+    assert main(["serve", str(tiny_run), "--port", "70000"]) == 2
+    assert "--port" in capsys.readouterr().err
+    assert main(["serve", str(tiny_run), "--threads", "0"]) == 2

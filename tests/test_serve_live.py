@@ -70,16 +70,25 @@ def stats(server) -> dict:
     return httpx.get(server + "/api/stats", headers={"Authorization": f"Bearer {KEY}"}).json()
 
 
-def test_disconnect_stops_generation(server, tiny_run):
-    before = stats(server)
-    body = {"model": tiny_run.name, "prompt": "ROMEO:", "max_tokens": 2000, "stream": True}
-    with httpx.stream("POST", server + "/v1/completions", json=body, timeout=30,
-                      headers={"Authorization": f"Bearer {KEY}"}) as response:
-        first = next(line for line in response.iter_lines() if line.startswith("data: "))
-        assert "choices" in json.loads(first[6:])
+def wait_for_cancel(server, before: dict) -> dict:
     deadline = time.monotonic() + 30  # the generation is dropped at its next turn, long before 2000 tokens
     while stats(server)["cancelled"] == before["cancelled"] and time.monotonic() < deadline:
         time.sleep(0.1)
-    after = stats(server)
+    return stats(server)
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_disconnect_stops_generation(server, tiny_run, stream):
+    before = stats(server)
+    body = {"model": tiny_run.name, "prompt": "ROMEO:", "max_tokens": 2000, "stream": stream}
+    headers = {"Authorization": f"Bearer {KEY}"}
+    if stream:  # read the first chunk, then hang up
+        with httpx.stream("POST", server + "/v1/completions", json=body, timeout=30, headers=headers) as response:
+            first = next(line for line in response.iter_lines() if line.startswith("data: "))
+            assert "choices" in json.loads(first[6:])
+    else:  # give up waiting for the whole answer
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(server + "/v1/completions", json=body, timeout=httpx.Timeout(30, read=0.5), headers=headers)
+    after = wait_for_cancel(server, before)
     assert after["cancelled"] == before["cancelled"] + 1 and after["active"] == 0
     assert after["completed"] == before["completed"]

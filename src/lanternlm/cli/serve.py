@@ -21,6 +21,7 @@ def serve_command(
     max_tokens: int = typer.Option(1024, "--max-tokens", help="Largest max_tokens a request may ask for."),
     timeout: float = typer.Option(120.0, "--timeout", help="Seconds a request may wait and generate before it fails with 504."),
     max_body: int = typer.Option(1 << 20, "--max-body", help="Largest request body, in bytes (larger is refused with 413)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="PyTorch CPU threads for the model; default: PyTorch's choice (1 is often fastest for small models on a busy machine)."),
     device: Optional[str] = DEVICE,
 ) -> None:
     """Serve models over HTTP: /v1 (OpenAI-compatible), /api and the playground at http://HOST:PORT/."""
@@ -37,6 +38,12 @@ def serve_command(
 
     if not 0 < port < 65536:
         raise LanternError(f"--port must be in 1..65535, got {port}")
+    if threads is not None:
+        if threads < 1:
+            raise LanternError(f"--threads must be at least 1, got {threads}")
+        import torch
+
+        torch.set_num_threads(threads)
     limits = ServeLimits(max_new_tokens=max_tokens, request_timeout=timeout, max_body_bytes=max_body).validate()
     models = load_models(runs, resolve_device(device or "auto"))
     application = create_app(models, limits, api_key, runs_dir or runs[0].resolve().parent)
