@@ -17,6 +17,15 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
 
 @pytest.fixture
+def one_thread():
+    """Tiny models gain nothing from threads, and on a shared 2-core machine they lose a lot to contention."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def shared_data():
     """Return a function mapping a path under ../shared/data to a Path, skipping the test if it is missing."""
 

@@ -21,13 +21,8 @@ from lanternlm.runs import load_run, load_run_config, save_weights  # noqa: E402
 TOL = 1e-4
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads, and on a shared 2-core machine they lose a lot to contention."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 LLAMA_SHAPE = dict(vocab_size=97, hidden_size=48, intermediate_size=80, num_hidden_layers=2, num_attention_heads=6,
                    num_key_value_heads=2, max_position_embeddings=64, rope_theta=500.0, rms_norm_eps=1e-5)
 
@@ -106,6 +101,15 @@ def test_gpt2_tokenizer_travels_and_sample_runs(tmp_path, shared_data):
     exported = transformers.AutoTokenizer.from_pretrained(tmp_path / "back")
     assert exported(text)["input_ids"] == reference(text)["input_ids"]
     assert main(["sample", str(tmp_path / "run"), "-p", "Hello", "-n", "3", "--seed", "1"]) == 0
+
+    # the same vocabulary as a `tokenizers` tokenizer.json only (no vocab.json / merges.txt)
+    reference.save_pretrained(tmp_path / "tj")
+    for name in ("vocab.json", "merges.txt"):
+        (tmp_path / "tj" / name).unlink(missing_ok=True)
+    for name in ("config.json", "model.safetensors"):
+        (tmp_path / "tj" / name).write_bytes((tmp_path / "hf" / name).read_bytes())
+    import_hf(tmp_path / "tj", tmp_path / "run2")
+    assert load_run(tmp_path / "run2").tokenizer.encode(text) == reference(text)["input_ids"]
 
 
 def test_convert_commands(tmp_path, capsys):

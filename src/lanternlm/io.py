@@ -12,7 +12,9 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
+
+from .errors import LanternError
 
 
 @contextmanager
@@ -36,6 +38,17 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
 def write_text_atomic(target: str | os.PathLike, text: str) -> None:
     with atomic_path(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Parse a JSON file; a missing, unreadable or invalid file is a one-line LanternError."""
+    path = Path(path)
+    if not path.is_file():
+        raise LanternError(f"file not found: {path}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise LanternError(f"{path}: not valid JSON ({exc.__class__.__name__})") from None
 
 
 def write_json_atomic(target: str | os.PathLike, obj, indent: int | None = 2) -> None:

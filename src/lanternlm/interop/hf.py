@@ -12,7 +12,6 @@ precision Lantern trains in. The tokenizer travels too when the directory has GP
 
 from __future__ import annotations
 
-import json
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from safetensors.torch import save_file
 
 from ..config import ModelConfig, RunConfig
 from ..errors import LanternError
-from ..io import atomic_directory, write_json_atomic, write_text_atomic
+from ..io import atomic_directory, read_json, write_json_atomic, write_text_atomic
 from ..models import build_model
 from ..runs import RunPaths, load_run_config, load_weights, save_weights
 from ..tokenizers import load_tokenizer
@@ -36,10 +35,7 @@ def read_hf_config(directory: Path) -> tuple[Family, ModelConfig]:
     path = directory / "config.json"
     if not path.is_file():
         raise LanternError(f"{directory} is not a Hugging Face model directory (no config.json)")
-    try:
-        hf = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise LanternError(f"{path}: not valid JSON ({exc.__class__.__name__})") from None
+    hf = read_json(path)
     model_type = hf.get("model_type") if isinstance(hf, dict) else None
     if model_type not in FAMILIES:
         raise LanternError(f"{path}: unsupported model family {model_type!r} (supported: {', '.join(FAMILIES)})")

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from ..errors import LanternError
-from ..io import write_json_atomic, write_text_atomic
+from ..io import read_json, write_json_atomic, write_text_atomic
 from ..tokenizers import BPETokenizer, Tokenizer
 from ..tokenizers.formats import bytes_to_unicode, read_gpt2
 from ..tokenizers.pretokenize import PATTERNS, pattern_name
@@ -25,10 +25,7 @@ def read_hf_tokenizer(directory: Path) -> BPETokenizer | None:
     path = directory / "tokenizer.json"
     if not path.is_file():
         return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise LanternError(f"{path}: not valid JSON ({exc.__class__.__name__})") from None
+    data = read_json(path)
     model = data.get("model") or {}
     if model.get("type") != "BPE" or "ByteLevel" not in json.dumps(data.get("pre_tokenizer")):
         return None  # e.g. SentencePiece-style BPE with byte fallback: not byte-level
