@@ -9,7 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lanternlm.config import ModelConfig, RunConfig, apply_overrides
+from lanternlm import nn
+from lanternlm.config import ACTIVATION_NAMES, ModelConfig, RunConfig, apply_overrides
 from lanternlm.data.text import bundled_corpus_path
 from lanternlm.errors import LanternError
 from lanternlm.models import build_model
@@ -58,6 +59,7 @@ def tiny(**kw):
 
 
 def test_matrix_covers_every_option_value():
+    assert set(ACTIVATIONS) == set(ACTIVATION_NAMES) == set(nn.ACTIVATIONS)  # config, nn and this test agree
     for key, values in [("position", POSITIONS), ("activation", ACTIVATIONS), ("norm", ["layernorm", "rmsnorm"]),
                         ("norm_placement", ["pre", "post"]), ("n_kv_head", list(KINDS.values())),
                         ("qk_norm", [False, True]), ("sliding_window", [0, 5]), ("bias", [False, True])]:
@@ -67,7 +69,8 @@ def test_matrix_covers_every_option_value():
 # ------------------------------------------------------------------------------------------- attention
 @pytest.mark.parametrize("n_kv_head", list(KINDS.values()), ids=list(KINDS))
 @pytest.mark.parametrize("extra", [{}, {"qk_norm": True}, {"sliding_window": 3}, {"alibi": True},
-                                   {"rotary": True, "sliding_window": 4}], ids=["plain", "qk-norm", "window", "alibi", "rope-window"])
+                                   {"rotary": True, "sliding_window": 4}],
+                         ids=["plain", "qk-norm", "window", "alibi", "rope-window"])
 def test_reference_path_equals_fused_path(n_kv_head, extra):
     torch.manual_seed(0)
     kw = dict(extra)

@@ -91,7 +91,8 @@ def _llama_from_hf(hf: dict[str, Any]) -> dict[str, Any]:
     fields = {"vocab_size": hf["vocab_size"], "block_size": hf["max_position_embeddings"],
               "n_layer": hf["num_hidden_layers"], "n_head": n_head, "n_embd": hf["hidden_size"],
               "n_kv_head": hf.get("num_key_value_heads") or n_head, "d_ff": hf["intermediate_size"],
-              "norm_eps": hf.get("rms_norm_eps", 1e-6), "rope_theta": float(rope.get("rope_theta", hf.get("rope_theta", 10000.0))),
+              "norm_eps": hf.get("rms_norm_eps", 1e-6),
+              "rope_theta": float(rope.get("rope_theta", hf.get("rope_theta", 10000.0))),
               "attn_dropout": hf.get("attention_dropout", 0.0), "bias": bool(hf.get("attention_bias", False)),
               "tie_embeddings": hf.get("tie_word_embeddings", False), "sliding_window": hf.get("sliding_window") or 0}
     if "num_local_experts" in hf:
