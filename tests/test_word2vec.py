@@ -9,9 +9,9 @@ import torch
 
 from lanternlm.classic.evaluate import analogy_accuracy, rank, spearman, word_similarity
 from lanternlm.classic.vectors import WordVectors
-from lanternlm.classic.word2vec import (Word2VecConfig, cbow_gradients, encode_corpus, keep_probabilities,
-                                        negative_sampling_loss, sentences_from_text, sgns_gradients, train_word2vec,
-                                        unigram_table)
+from lanternlm.classic.word2vec import (Word2VecConfig, _Trainer, cbow_gradients, encode_corpus, keep_probabilities,
+                                        negative_sampling_loss, repeat_damping, sentences_from_text, sgns_gradients,
+                                        train_word2vec, unigram_table)
 from lanternlm.errors import LanternError
 from lanternlm.tokenizers import WordTokenizer
 
@@ -42,8 +42,8 @@ def test_negative_sampling_matches_naive_loop_and_autograd():
     scores, step_v, step_u = sgns_gradients(inputs, outputs)
     assert float(negative_sampling_loss(scores)) == pytest.approx(loss, rel=1e-12)
     assert torch.allclose(step_v, -grad_v) and torch.allclose(step_u, -grad_u)  # descent directions
-    _, scaled_v, _ = sgns_gradients(inputs, outputs, scale=0.1)
-    assert torch.allclose(scaled_v, -0.1 * grad_v)
+    _, scaled_v, scaled_u = sgns_gradients(inputs, outputs, scale_v=0.1, scale_u=0.2)
+    assert torch.allclose(scaled_v, -0.1 * grad_v) and torch.allclose(scaled_u, -0.2 * grad_u)
 
     v, u = inputs.clone().requires_grad_(True), outputs.clone().requires_grad_(True)
     negative_sampling_loss(torch.bmm(v, u.transpose(1, 2))).backward()
@@ -82,6 +82,21 @@ def test_subsampling_and_unigram_table():
     table = unigram_table(np.array([0.0, 16, 1]), size=100_000)
     share = np.bincount(table, minlength=3) / len(table)
     assert share[0] == 0 and share[1] == pytest.approx(8 / 9, abs=1e-4)  # 16^0.75 = 8 vs 1^0.75 = 1
+
+
+def test_batches_and_repeat_damping():
+    trainer = _Trainer(10, Word2VecConfig(batch=120, window=5, seed=0))  # 120 = 2b * (120 // 2b) for all b
+    bounds, windows = trainer.plan(50_000)
+    assert bounds[0] == 0 and bounds[-1] == 50_000 and len(bounds) == len(windows) + 1
+    sizes = np.diff(bounds)
+    assert (sizes[:-1] == 120 // (2 * windows[:-1])).all()  # about `batch` context words per step
+    assert set(windows.tolist()) == {1, 2, 3, 4, 5}
+    share = np.bincount(windows[:-1], weights=sizes[:-1], minlength=6)[1:] / sizes[:-1].sum()
+    assert np.allclose(share, 0.2, atol=0.02)  # each centre word's shrunk window is uniform in 1..window
+
+    index = torch.tensor([[1, 1, 1], [2, 1, 3]])  # row 1 occurs 4 times
+    assert repeat_damping(index, rows=5, limit=2).tolist() == [[0.5, 0.5, 0.5], [1.0, 0.5, 1.0]]
+    assert (repeat_damping(index, rows=5, limit=4) == 1).all()
 
 
 def cluster_text(seed=0, n_sentences=400):

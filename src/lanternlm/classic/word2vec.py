@@ -11,13 +11,19 @@ The word2vec recipe is kept: frequent words are subsampled (kept with probabilit
 the window is shrunk at random for each centre word (so near words count more), words seen < min_count times
 are dropped, and the learning rate decays linearly from alpha to min_alpha.
 
-Speed without a Python loop per word: each epoch subsamples with one vectorised draw; centre words are taken
-in batches and grouped by their (shrunken) window size b, so every group is a dense (n, 2b) matrix of context
-ids. As in "HogBatch" (Ji et al. 2016) the K negatives of a centre word are shared by all its context words,
+Speed without a Python loop per word: each epoch subsamples with one vectorised draw; consecutive centre words
+are taken in batches that share one (shrunken) window size b, so every batch is a dense (n, 2b) matrix of
+context ids. As in "HogBatch" (Ji et al. 2016) the K negatives of a centre word are shared by all its context words,
 which turns the dot products into small batched matrix products (torch.bmm). Updates are plain sparse SGD
 written straight into the two embedding tables with index_add_ (no optimizer, no dense gradient).
 Padding contexts (sentence edges) and negatives equal to the centre word point at an all-zero dummy row, whose
 dot products contribute nothing to real rows; the dummy row is re-zeroed after every step.
+
+One safeguard that sequential SGD does not need: within a batch all gradients are computed from the same
+(stale) vectors and summed, so a very frequent word ("the" is drawn as a negative hundreds of times per batch)
+would take hundreds of steps at once with no feedback in between, which overshoots and can diverge. A row that
+occurs m > MAX_REPEATS times in a batch therefore has its step scaled by MAX_REPEATS / m; rows seen fewer
+times (nearly all of them) get the plain word2vec update.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from .vectors import WordVectors
 MAX_SENTENCE = 10_000  # gensim's limit: longer sentences are cut into pieces of this many words
 TABLE_SIZE = 10_000_000  # entries of the unigram^0.75 sampling table (word2vec C uses 1e8)
 LOSS_EVERY = 25  # batches between two loss measurements for the progress bar
+MAX_REPEATS = 32  # a row's step is damped once it occurs more often than this in one batch (see above)
 
 
 @dataclass
@@ -52,7 +59,7 @@ class Word2VecConfig:
     alpha: float = 0.025
     min_alpha: float = 1e-4
     epochs: int = 5
-    batch: int = 4096  # centre words per SGD step
+    batch: int = 4096  # context words per SGD step (centre words x 2 x window size)
     workers: int = 2  # torch threads
     seed: int = 1
 
@@ -125,7 +132,7 @@ def unigram_table(counts: np.ndarray, power: float = 0.75, size: int = TABLE_SIZ
     """A table where word w fills a share count_w^0.75 / sum count^0.75 of the slots: uniform index = a draw."""
     weights = counts.astype(np.float64) ** power
     bounds = np.round(np.cumsum(weights) / weights.sum() * size).astype(np.int64)
-    return np.repeat(np.arange(len(counts)), np.diff(bounds, prepend=0))
+    return np.repeat(np.arange(len(counts), dtype=np.int32), np.diff(bounds, prepend=0))  # 40 MB at 1e7 slots
 
 
 def negative_sampling_loss(scores: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -134,34 +141,40 @@ def negative_sampling_loss(scores: torch.Tensor, mask: torch.Tensor | None = Non
     return -(terms * mask).sum() if mask is not None else -terms.sum()
 
 
-def sgns_gradients(inputs: torch.Tensor, outputs: torch.Tensor,
-                   scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def sgns_gradients(inputs: torch.Tensor, outputs: torch.Tensor, scale_v: float | torch.Tensor = 1.0,
+                   scale_u: float | torch.Tensor = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Skip-gram negative sampling for a batch of centre words that share their negatives.
 
     inputs: (n, c, d) context vectors v; outputs: (n, 1+K, d) output vectors u, column 0 the true word.
     Returns the scores s = u . v (n, c, 1+K) and the *descent directions* -dL/dv (n, c, d) and -dL/du
     (n, 1+K, d), using d/ds [-log sigmoid(s)] = sigmoid(s) - 1 and d/ds [-log sigmoid(-s)] = sigmoid(s).
-    Both are multiplied by `scale` (the learning rate: cheaper on the small score matrix than on the gradients).
+    The error terms are multiplied by scale_v (for the v update, broadcast over (n, c, 1)) and scale_u (for
+    the u update, over (n, 1, 1+K)): the learning rate, cheaper on the small score matrix than on gradients.
     """
     scores = torch.bmm(inputs, outputs.transpose(1, 2))
     err = scores.sigmoid().neg_()
     err[:, :, 0] += 1  # label - sigmoid(s): label 1 for the true word, 0 for negatives
-    err.mul_(scale)
-    return scores, torch.bmm(err, outputs), torch.bmm(err.transpose(1, 2), inputs)
+    return scores, torch.bmm(err * scale_v, outputs), torch.bmm((err * scale_u).transpose(1, 2), inputs)
 
 
-def cbow_gradients(inputs: torch.Tensor, counts: torch.Tensor, outputs: torch.Tensor, scale: float = 1.0):
+def cbow_gradients(inputs: torch.Tensor, counts: torch.Tensor, outputs: torch.Tensor,
+                   scale_h: float | torch.Tensor = 1.0, scale_u: float | torch.Tensor = 1.0):
     """CBOW negative sampling: h = mean of the (n, c, d) context vectors (`counts` real ones per row).
 
     Returns the scores u . h (n, 1+K), -dL/dh (n, d), which word2vec adds whole to every context word,
-    and -dL/du (n, 1+K, d), both multiplied by `scale`.
+    and -dL/du (n, 1+K, d); the error terms are multiplied by scale_h (n, 1) and scale_u (n, 1+K).
     """
     hidden = inputs.sum(1) / counts.clamp_min(1)[:, None]
     scores = torch.bmm(outputs, hidden[:, :, None])[:, :, 0]
     err = scores.sigmoid().neg_()
     err[:, 0] += 1
-    err.mul_(scale)
-    return scores, torch.bmm(err[:, None, :], outputs)[:, 0], err[:, :, None] * hidden[:, None, :]
+    return scores, torch.bmm((err * scale_h)[:, None, :], outputs)[:, 0], (err * scale_u)[:, :, None] * hidden[:, None, :]
+
+
+def repeat_damping(index: torch.Tensor, rows: int, limit: int = MAX_REPEATS) -> torch.Tensor:
+    """min(1, limit / m) for every entry of `index`, m = how often that row occurs in `index`."""
+    repeats = torch.bincount(index.reshape(-1), minlength=rows)[index]
+    return limit / repeats.clamp_min(limit).float()
 
 
 class _Trainer:
@@ -189,25 +202,36 @@ class _Trainer:
         """Linear decay from alpha to min_alpha over the whole run (`done` = fraction of all epochs)."""
         return self.cfg.alpha - (self.cfg.alpha - self.cfg.min_alpha) * done
 
-    def groups(self, ids: np.ndarray, sentence: np.ndarray, start: int, end: int, table: np.ndarray,
-               rng: np.random.Generator, dummy: int):
-        """Yield (context ids (n, 2b), output ids (n, 1+K), real contexts per row) per window size b."""
+    def plan(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Cut an epoch's n centre words into batches; batch j has one random window size b_j in 1..window and
+        about cfg.batch context words (batch // 2b_j centres). Returns the batch bounds and window sizes.
+
+        word2vec draws the shrunk window b uniformly for each word, so a pair at distance d is used with
+        probability (window - d + 1) / window. Here b is drawn per batch with P(b) proportional to b: a batch
+        of window b holds 1/b as many centre words, so each centre word still has a uniform b, and the pairs
+        the same distribution, while every step is one dense matrix.
+        """
         cfg = self.cfg
-        shrunk = rng.integers(1, cfg.window + 1, size=end - start)  # random window shrinking
-        negatives = table[rng.integers(0, len(table), size=(end - start, cfg.negative))]
-        for b in range(1, cfg.window + 1):
-            rows = np.flatnonzero(shrunk == b)
-            if not len(rows):
-                continue
-            centre = rows + start
-            pos = centre[:, None] + np.r_[-b:0, 1:b + 1]
-            inside = (pos >= 0) & (pos < len(ids))
-            pos = np.where(inside, pos, centre[:, None])
-            valid = inside & (sentence[pos] == sentence[centre][:, None])
-            context = np.where(valid, ids[pos], dummy)
-            word, neg = ids[centre], negatives[rows]
-            out = np.concatenate([word[:, None], np.where(neg == word[:, None], dummy, neg)], axis=1)
-            yield torch.from_numpy(context), torch.from_numpy(out), torch.from_numpy(valid.sum(1))
+        smallest = max(1, cfg.batch // (2 * cfg.window))
+        sizes = np.arange(1, cfg.window + 1)
+        windows = self.rng.choice(sizes, size=n // smallest + 1, p=sizes / sizes.sum())
+        bounds = np.concatenate([[0], np.cumsum(np.maximum(1, cfg.batch // (2 * windows)))])
+        n_batches = int(np.searchsorted(bounds, n))
+        return np.minimum(bounds[:n_batches + 1], n), windows[:n_batches]
+
+    def examples(self, ids: np.ndarray, sentence: np.ndarray, start: int, end: int, b: int, table: np.ndarray,
+                 rng: np.random.Generator, dummy: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Context ids (n, 2b), output ids (n, 1+K: the word, then its negatives), real contexts per row."""
+        centre = np.arange(start, end)
+        pos = centre[:, None] + np.r_[-b:0, 1:b + 1]
+        inside = (pos >= 0) & (pos < len(ids))
+        pos = np.where(inside, pos, centre[:, None])
+        valid = inside & (sentence[pos] == sentence[centre][:, None])
+        context = np.where(valid, ids[pos], dummy)
+        word = ids[centre]
+        neg = table[rng.integers(0, len(table), size=(end - start, self.cfg.negative))]
+        out = np.concatenate([word[:, None], np.where(neg == word[:, None], dummy, neg)], axis=1)
+        return torch.from_numpy(context), torch.from_numpy(out), torch.from_numpy(valid.sum(1))
 
     def step(self, context: torch.Tensor, out: torch.Tensor, n_valid: torch.Tensor, lr: float, dummy: int,
              measure: bool = False) -> float:
@@ -215,12 +239,14 @@ class _Trainer:
         d, real_out = self.cfg.dim, out != dummy
         v = self.syn0.index_select(0, context.reshape(-1)).view(*context.shape, d)
         u = self.syn1.index_select(0, out.reshape(-1)).view(*out.shape, d)
+        rows = self.syn0.shape[0]
+        lr_v, lr_u = lr * repeat_damping(context, rows), lr * repeat_damping(out, rows)
         if self.cfg.sg:
-            scores, grad_v, grad_u = sgns_gradients(v, u, lr)
+            scores, grad_v, grad_u = sgns_gradients(v, u, lr_v[:, :, None], lr_u[:, None, :])
             mask = (context != dummy)[:, :, None] & real_out[:, None, :] if measure else None
         else:
-            scores, grad_h, grad_u = cbow_gradients(v, n_valid.to(v.dtype), u, lr)
-            grad_v = grad_h[:, None, :].expand(-1, context.shape[1], -1)
+            scores, grad_h, grad_u = cbow_gradients(v, n_valid.to(v.dtype), u, 1.0, lr_u)
+            grad_v = grad_h[:, None, :] * lr_v[:, :, None]
             mask = (n_valid > 0)[:, None] & real_out if measure else None
         loss = float(negative_sampling_loss(scores, mask)) if measure else 0.0
         # (index_add_'s own alpha= argument takes a much slower path, hence the scaling above)
@@ -231,25 +257,25 @@ class _Trainer:
         return loss
 
     def run_epoch(self, epoch: int, ids: np.ndarray, sentence: np.ndarray, table: np.ndarray, on_progress) -> None:
-        """Workers take batches of centre words from a shared counter until the epoch is used up."""
+        """Workers take batches from a shared counter until the epoch is used up."""
         cfg, n = self.cfg, len(ids)
-        n_batches = -(-n // cfg.batch)
+        if n == 0:  # a tiny corpus can lose every word to subsampling in one epoch
+            return
+        bounds, windows = self.plan(n)
         counter, finished, errors = itertools.count(), [0] * cfg.workers, []
 
         def work(k: int) -> None:
             dummy, rng = self.vocab_size + k, self.worker_rngs[k]
             try:
-                while not self.stop.is_set() and (j := next(counter)) < n_batches:
-                    start = j * cfg.batch
+                while not self.stop.is_set() and (j := next(counter)) < len(windows):
+                    start, end = int(bounds[j]), int(bounds[j + 1])
                     lr, measure = self.lr((epoch + start / n) / cfg.epochs), j % LOSS_EVERY == 0
-                    loss, examples = 0.0, 0
-                    for context, out, n_valid in self.groups(ids, sentence, start, min(start + cfg.batch, n),
-                                                             table, rng, dummy):
-                        loss += self.step(context, out, n_valid, lr, dummy, measure)
-                        examples += int(n_valid.sum() if cfg.sg else (n_valid > 0).sum()) if measure else 0
-                    if examples:
+                    context, out, n_valid = self.examples(ids, sentence, start, end, int(windows[j]), table, rng,
+                                                          dummy)
+                    loss = self.step(context, out, n_valid, lr, dummy, measure)
+                    if measure and (examples := int(n_valid.sum() if cfg.sg else (n_valid > 0).sum())):
                         self.loss = loss / examples  # per (context, word) pair, or per (window, word) for CBOW
-                    finished[k] += 1
+                    finished[k] += end - start
             except BaseException as exc:  # re-raised in the main thread
                 errors.append(exc)
                 self.stop.set()
@@ -260,7 +286,7 @@ class _Trainer:
         try:
             while alive := [t for t in threads if t.is_alive()]:
                 alive[0].join(0.25)
-                on_progress((epoch + min(sum(finished) * cfg.batch, n) / n) / cfg.epochs)
+                on_progress((epoch + sum(finished) / n) / cfg.epochs)
         except BaseException:  # Ctrl-C: the workers stop after their current batch
             self.stop.set()
             raise
