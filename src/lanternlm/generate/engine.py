@@ -82,6 +82,7 @@ class Engine:
         A row finishes at a stop token (not yielded) or after max_new_tokens; the call ends when all have."""
         if not rows or any(not r for r in rows):
             raise LanternError("the prompt is empty")
+        config = self.make_config(config)
         self.model.eval()
         generator = torch.Generator(device=self.device)
         generator.manual_seed(config.seed) if config.seed is not None else generator.seed()
