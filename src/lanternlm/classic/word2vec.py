@@ -13,9 +13,9 @@ are dropped, and the learning rate decays linearly from alpha to min_alpha.
 
 Speed without a Python loop per word: each epoch subsamples with one vectorised draw; consecutive centre words
 are taken in batches that share one (shrunken) window size b, so every batch is a dense (n, 2b) matrix of
-context ids. As in "HogBatch" (Ji et al. 2016) the K negatives of a centre word are shared by all its context words,
-which turns the dot products into small batched matrix products (torch.bmm). Updates are plain sparse SGD
-written straight into the two embedding tables with index_add_ (no optimizer, no dense gradient).
+context ids. As in "HogBatch" (Ji et al. 2016) the K negatives of a centre word are shared by all its context
+words, which turns the dot products into small batched matrix products (torch.bmm). Updates are plain sparse
+SGD written straight into the two embedding tables with index_add_ (no optimizer, no dense gradient).
 Padding contexts (sentence edges) and negatives equal to the centre word point at an all-zero dummy row, whose
 dot products contribute nothing to real rows; the dummy row is re-zeroed after every step.
 
@@ -168,7 +168,8 @@ def cbow_gradients(inputs: torch.Tensor, counts: torch.Tensor, outputs: torch.Te
     scores = torch.bmm(outputs, hidden[:, :, None])[:, :, 0]
     err = scores.sigmoid().neg_()
     err[:, 0] += 1
-    return scores, torch.bmm((err * scale_h)[:, None, :], outputs)[:, 0], (err * scale_u)[:, :, None] * hidden[:, None, :]
+    grad_h = torch.bmm((err * scale_h)[:, None, :], outputs)[:, 0]
+    return scores, grad_h, (err * scale_u)[:, :, None] * hidden[:, None, :]
 
 
 def repeat_damping(index: torch.Tensor, rows: int, limit: int = MAX_REPEATS) -> torch.Tensor:
@@ -235,7 +236,7 @@ class _Trainer:
 
     def step(self, context: torch.Tensor, out: torch.Tensor, n_valid: torch.Tensor, lr: float, dummy: int,
              measure: bool = False) -> float:
-        """One SGD step on a group; with `measure`, also return its loss summed over the real pairs."""
+        """One SGD step on a batch; with `measure`, also return its loss summed over the real pairs."""
         d, real_out = self.cfg.dim, out != dummy
         v = self.syn0.index_select(0, context.reshape(-1)).view(*context.shape, d)
         u = self.syn1.index_select(0, out.reshape(-1)).view(*out.shape, d)
@@ -310,7 +311,8 @@ def train_word2vec(corpus: Corpus, tokenizer: WordTokenizer, cfg: Word2VecConfig
     try:
         with TrainingProgress(total, 0, enabled=progress) as bar:
             def show(done: float) -> None:
-                bar.update(int(done * total), trainer.loss, trainer.lr(done), done * total / (time.perf_counter() - t0))
+                words_per_sec = done * total / (time.perf_counter() - t0)
+                bar.update(int(done * total), trainer.loss, trainer.lr(done), words_per_sec)
 
             for epoch in range(cfg.epochs):
                 kept = trainer.rng.random(len(corpus.ids)) < keep_p[corpus.ids]  # subsampling, fresh each epoch

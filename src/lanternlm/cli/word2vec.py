@@ -91,8 +91,9 @@ def analogy_command(
     """Vector arithmetic A - B + C (king - man + woman ~ queen); the three words themselves are excluded."""
     wv = _load(vectors)
     a, b, c = (_lower(wv, w) for w in (a, b, c))
+    answers = wv.analogy(a, b, c, top)
     typer.echo(f"{a} - {b} + {c} ~")
-    for rank, (other, score) in enumerate(wv.analogy(a, b, c, top), 1):
+    for rank, (other, score) in enumerate(answers, 1):
         typer.echo(f"{rank:>3}. {other:<20} {score:.4f}")
 
 
