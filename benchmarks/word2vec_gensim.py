@@ -1,9 +1,10 @@
 """Lantern's Word2Vec against gensim's, side by side in one process, on the same sentences.
 
-Skip-gram, 100 dims, window 5, negative 5, min_count 5, sample 1e-3, the same epochs and the same number of
-worker threads for both. Both train on exactly the same sentences (Lantern's word tokenizer: lower-cased,
-punctuation dropped, one sentence per paragraph), and both sets of vectors are scored by the same evaluator
-(lanternlm.classic.evaluate, which matches gensim's evaluate_word_analogies / evaluate_word_pairs).
+Skip-gram (or CBOW with --cbow), 100 dims, window 5, negative 5, min_count 5, sample 1e-3, alpha 0.025, the
+same epochs and the same number of worker threads for both. Both train on exactly the same sentences
+(Lantern's word tokenizer: lower-cased, punctuation dropped, one sentence per paragraph), and both sets of
+vectors are scored by the same evaluator (lanternlm.classic.evaluate, which matches gensim's
+evaluate_word_analogies / evaluate_word_pairs).
 Speed is raw corpus words x epochs / training seconds (vocabulary building excluded on both sides).
 The runs alternate (gensim, lantern, gensim, lantern, ...) so that load from other processes on a shared
 machine hits both; the best run of each is reported.
@@ -45,7 +46,7 @@ def score(wv: WordVectors) -> tuple[float, int, int, float]:
 def run_gensim(sentences, raw_words: int, args) -> tuple[float, WordVectors]:
     from gensim.models import Word2Vec
 
-    model = Word2Vec(vector_size=args.dim, window=5, negative=5, hs=0, min_count=5, sample=1e-3, sg=1,
+    model = Word2Vec(vector_size=args.dim, window=5, negative=5, hs=0, min_count=5, sample=1e-3, sg=int(not args.cbow),
                      workers=args.workers, seed=args.seed)
     model.build_vocab(sentences)
     t0 = time.perf_counter()
@@ -55,7 +56,7 @@ def run_gensim(sentences, raw_words: int, args) -> tuple[float, WordVectors]:
 
 
 def run_lantern(corpus, tokenizer, args) -> tuple[float, WordVectors]:
-    cfg = Word2VecConfig(sg=True, dim=args.dim, window=5, negative=5, sample=1e-3,
+    cfg = Word2VecConfig(sg=not args.cbow, dim=args.dim, window=5, negative=5, sample=1e-3,
                          epochs=args.epochs, workers=args.workers, seed=args.seed, batch=args.batch)
     wv, stats = train_word2vec(corpus, tokenizer, cfg, progress=False)  # min_count 5 is in the tokenizer
     return stats.words_per_sec, wv
@@ -70,6 +71,7 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=100)
     parser.add_argument("--batch", type=int, default=Word2VecConfig.batch)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--cbow", action="store_true", help="CBOW instead of skip-gram (both sides)")
     args = parser.parse_args()
     if not CORPUS.exists():
         sys.exit(f"corpus not found: {CORPUS}")

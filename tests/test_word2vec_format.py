@@ -80,7 +80,6 @@ def corpus_file(tmp_path, n=300):
     return path
 
 
-@pytest.mark.slow
 def test_word2vec_cli_train_similar_analogy_eval_plot(tmp_path, capsys):
     vec = tmp_path / "out.bin"
     args = ["word2vec", "train", "-i", str(corpus_file(tmp_path)), "--out", str(vec), "--dim", "12",

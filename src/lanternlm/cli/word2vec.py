@@ -35,7 +35,7 @@ def train_command(
     out: Path = typer.Option(..., "--out", "-o", help="Vector file to write (binary format if it ends in .bin)."),
     sg: bool = typer.Option(True, "--sg/--cbow", help="Skip-gram (predict each context word from the word) or CBOW (the word from its averaged context)."),
     dim: int = typer.Option(100, "--dim", help="Vector size."),
-    window: int = typer.Option(5, "--window", help="Largest distance between a word and its context (shrunk at random per word)."),
+    window: int = typer.Option(5, "--window", help="Largest distance between a word and its context (shrunk at random, so near words count more)."),
     negative: int = typer.Option(5, "--negative", help="Negative samples per word, drawn from unigram^0.75."),
     epochs: int = typer.Option(5, "--epochs", help="Passes over the corpus."),
     min_count: int = typer.Option(5, "--min-count", help="Ignore words seen fewer times than this."),
