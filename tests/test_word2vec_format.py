@@ -128,4 +128,9 @@ def test_word2vec_cli_bad_input(tmp_path, capsys):
     bad.write_text("3 2\ncat 1 2\n")
     assert "announces 3 vectors" in one_line_error(capsys, ["word2vec", "similar", str(bad), "cat"])
     assert "not found" in one_line_error(capsys, ["word2vec", "eval", str(vec), "--questions", str(tmp_path / "no")])
+    questions, pairs = tmp_path / "q.txt", tmp_path / "p.tsv"
+    questions.write_text(": zoo\nlion tiger cat dog\n")
+    pairs.write_text("lion\ttiger\t9\n")
+    assert main(["word2vec", "eval", str(vec), "--questions", str(questions), "--wordsim", str(pairs)]) == 0
+    assert "Spearman n/a over 0 pairs (1 skipped" in capsys.readouterr().out  # nothing to correlate: said, not fatal
     assert "at least 2" in one_line_error(capsys, ["word2vec", "plot", str(vec), "cat", "cat"])

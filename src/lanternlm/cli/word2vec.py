@@ -116,7 +116,8 @@ def eval_command(
             typer.echo("-" * 74)
         typer.echo(f"{s.name:<30} {s.correct:>8,} {s.total:>9,} {100 * s.accuracy:>8.2f}% {s.skipped:>14,}")
     sim = word_similarity(wv, wordsim)
-    typer.echo(f"\n{wordsim.name}: Spearman {sim.spearman:.4f} over {sim.pairs} pairs ({sim.skipped} skipped, OOV)")
+    rho = "n/a" if sim.pairs < 2 else f"{sim.spearman:.4f}"
+    typer.echo(f"\n{wordsim.name}: Spearman {rho} over {sim.pairs} pairs ({sim.skipped} skipped, OOV)")
 
 
 @word2vec_app.command("plot")
