@@ -19,7 +19,10 @@ import time
 import torch
 
 from lanternlm.config import resolve_config
+from lanternlm.data import read_corpus, split_ids
+from lanternlm.eval import evaluate_windows, token_byte_lengths
 from lanternlm.inspect.params import flops_per_token
+from lanternlm.runs import load_run
 from lanternlm.train import train
 from lanternlm.train.flops import measured_matmul_flops
 
@@ -36,13 +39,17 @@ def main() -> None:
         started = time.perf_counter()
         result = train(config, f"{tmp}/run", quiet=True)
         wall = time.perf_counter() - started
+        run = load_run(f"{tmp}/run")
+        _, val = split_ids(run.tokenizer.encode(read_corpus([])), config.data.val_fraction)
+        exact = evaluate_windows(run.model, val, config.model.block_size, token_byte_lengths(run.tokenizer))
     tokens_per_iter = config.train.batch_size * config.model.block_size
     achieved = flops_per_token(config.model)[1] * tokens_per_iter / (result.ms_per_iter / 1000) / 1e9
     nano = sum(NANOGPT_MS_PER_ITER) / 2
     print(f"machine: {torch.get_num_threads()} threads, fp32 matmul peak {peak:.1f} GFLOP/s (1024^3)")
     print(f"lantern: {result.ms_per_iter:.1f} ms/iter median, {result.tokens_per_sec:,.0f} tokens/s, "
           f"MFU {100 * achieved / peak:.0f}% ({achieved:.1f} GFLOP/s), wall {wall:.0f} s for {result.steps} iters")
-    print(f"val loss at iter {result.steps}: {result.val_loss:.4f}")
+    print(f"val loss at iter {result.steps}: {result.val_loss:.4f} (20-batch estimate, as nanoGPT reports); "
+          f"{exact.loss:.4f} over every one of the {exact.tokens:,} validation tokens")
     print(f"nanoGPT anchor: {NANOGPT_MS_PER_ITER[0]:.0f}-{NANOGPT_MS_PER_ITER[1]:.0f} ms/iter -> speed-up "
           f"{NANOGPT_MS_PER_ITER[0] / result.ms_per_iter:.2f}x-{NANOGPT_MS_PER_ITER[1] / result.ms_per_iter:.2f}x "
           f"(midpoint {nano / result.ms_per_iter:.2f}x)")
