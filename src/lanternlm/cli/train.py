@@ -100,8 +100,6 @@ def eval_command(
     Default: the run's own validation split. Bits per byte do not depend on the tokenizer, so character
     and BPE models compare on the same text.
     """
-    import torch
-
     from ..data import TokenWindows, read_corpus, read_text, split_ids
     from ..data.tokenfile import load_prepared
     from ..device import resolve_device
@@ -117,11 +115,8 @@ def eval_command(
     if not 0 <= stride <= block_size:
         raise LanternError(f"--stride must be between 1 and block_size ({block_size}), or 0")
 
-    def windows(text: str, name: str) -> TokenWindows:
-        return TokenWindows(torch.tensor(loaded.tokenizer.encode(text), dtype=torch.long), name)
-
     if input is not None:
-        source, scored = str(input), windows(read_text(input), str(input))
+        source, scored = str(input), TokenWindows.from_text(loaded.tokenizer, read_text(input), str(input))
     elif data is not None or data_cfg.data_dir:
         directory = data or Path(data_cfg.data_dir)
         _, scored, header = load_prepared(directory)
@@ -130,7 +125,7 @@ def eval_command(
                                f"({header['vocab_size']} tokens, the model has {loaded.tokenizer.vocab_size})")
         source = f"{directory} (validation split)"
     elif data_cfg.val_input:
-        source, scored = data_cfg.val_input, windows(read_text(data_cfg.val_input), "validation")
+        source, scored = data_cfg.val_input, TokenWindows.from_text(loaded.tokenizer, read_text(data_cfg.val_input), "validation")
     else:
         _, scored = split_ids(loaded.tokenizer.encode(read_corpus(data_cfg.input)), data_cfg.val_fraction)
         source = "the run's validation split"

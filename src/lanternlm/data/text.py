@@ -52,6 +52,11 @@ class TokenWindows:
         self.ids = ids
         self.name = name
 
+    @classmethod
+    def from_text(cls, tokenizer, text: str, name: str = "data") -> "TokenWindows":
+        """Tokenize `text` whole into windows (for corpora that fit in memory)."""
+        return cls(torch.tensor(tokenizer.encode(text), dtype=torch.long), name)
+
     def __len__(self) -> int:
         return self.ids.numel()
 

@@ -244,8 +244,8 @@ def _build_tokenizer(config: RunConfig, texts: list[str]) -> Tokenizer:
 def _encode_splits(config: RunConfig, tokenizer: Tokenizer, text: str, val_text: str | None):
     if val_text is None:
         return split_ids(tokenizer.encode(text), config.data.val_fraction)
-    return (TokenWindows(torch.tensor(tokenizer.encode(text), dtype=torch.long), "train"),
-            TokenWindows(torch.tensor(tokenizer.encode(val_text), dtype=torch.long), "validation"))
+    return (TokenWindows.from_text(tokenizer, text, "train"),
+            TokenWindows.from_text(tokenizer, val_text, "validation"))
 
 
 def _load_data(config: RunConfig, tokenizer: Tokenizer | None) -> tuple[Tokenizer, TokenWindows, TokenWindows]:
