@@ -69,6 +69,4 @@ class Decoder:
                 layer.keys, layer.values = layer.keys[index], layer.values[index]
 
     def _run(self, idx: torch.Tensor, start_pos: int) -> torch.Tensor:
-        if self.cache is None:
-            return self.model(idx).logits[:, -1, :]
-        return self.model(idx, kv_cache=self.cache, start_pos=start_pos).logits[:, -1, :]
+        return self.model(idx, kv_cache=self.cache, start_pos=start_pos, last_logits_only=True).logits[:, -1, :]

@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..config import ModelConfig
-from ..nn import (FeedForward, GroupedQueryAttention, KVCache, LearnedPositionalEmbedding, MoEFeedForward,
+from ..nn import (FeedForward, GroupedQueryAttention, KVCache, LearnedPositionalEmbedding, Linear, MoEFeedForward,
                   RotaryEmbedding, Routing, SinusoidalPositionalEncoding, make_norm)
 
 
@@ -85,7 +85,7 @@ class GPT(nn.Module):
         self.blocks = nn.ModuleList(Block(c, rotary) for _ in range(c.n_layer))
         # post-norm blocks already end in a norm; pre-norm needs one before the head
         self.ln_f = make_norm(c.norm, c.n_embd, c.norm_eps, c.bias) if c.norm_placement == "pre" else nn.Identity()
-        self.lm_head = nn.Linear(c.n_embd, c.vocab_size, bias=False)  # unembedding
+        self.lm_head = Linear(c.n_embd, c.vocab_size, bias=False)  # unembedding
         if c.tie_embeddings:
             self.lm_head.weight = self.wte.weight
         self.apply(self._init_weights)
@@ -111,9 +111,10 @@ class GPT(nn.Module):
         return self.drop(x)
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, return_attention: bool = False,
-                kv_cache: KVCache | None = None, start_pos: int = 0) -> LMOutput:
+                kv_cache: KVCache | None = None, start_pos: int = 0, last_logits_only: bool = False) -> LMOutput:
         """idx: (B, T) token ids at positions start_pos..start_pos+T-1 (with `kv_cache`, positions before
-        start_pos come from the cache, which this call extends)."""
+        start_pos come from the cache, which this call extends). `last_logits_only`: logits (B, 1, V) for the
+        last position only, all generation needs (the LM head is the largest matrix: skip T-1 of its rows)."""
         x = self.embed(idx, start_pos)
         attentions = [] if return_attention else None
         routings = []
@@ -123,7 +124,7 @@ class GPT(nn.Module):
                 attentions.append(weights)
             if routing is not None:
                 routings.append(routing)
-        logits = self.lm_head(self.ln_f(x))
+        logits = self.lm_head(self.ln_f(x[:, -1:] if last_logits_only else x))
         aux_loss = torch.stack([r.aux_loss for r in routings]).mean() if routings else None
         loss = None
         if targets is not None:

@@ -4,12 +4,13 @@ from .attention import CausalSelfAttention, GroupedQueryAttention, attention_ref
 from .feedforward import ACTIVATIONS, FeedForward
 from .functional import cosine_similarity, softmax
 from .kv_cache import KVCache, LayerKVCache
+from .linear import Linear, row_split_linear
 from .moe import MoEFeedForward, Routing
 from .norms import RMSNorm, make_norm
 from .positions import (LearnedPositionalEmbedding, RotaryEmbedding, SinusoidalPositionalEncoding, alibi_bias,
                         alibi_slopes)
 
 __all__ = ["CausalSelfAttention", "GroupedQueryAttention", "attention_reference", "causal_mask", "ACTIVATIONS",
-           "FeedForward", "cosine_similarity", "softmax", "KVCache", "LayerKVCache", "MoEFeedForward", "Routing",
+           "FeedForward", "cosine_similarity", "softmax", "KVCache", "LayerKVCache", "Linear", "row_split_linear", "MoEFeedForward", "Routing",
            "RMSNorm", "make_norm", "LearnedPositionalEmbedding", "RotaryEmbedding", "SinusoidalPositionalEncoding",
            "alibi_bias", "alibi_slopes"]

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from .functional import softmax
 from .kv_cache import LayerKVCache
+from .linear import Linear
 from .norms import RMSNorm
 from .positions import RotaryEmbedding, alibi_bias, alibi_slopes
 
@@ -67,8 +68,8 @@ class GroupedQueryAttention(nn.Module):
             raise ValueError(f"n_embd ({n_embd}) must be divisible by n_head ({n_head}), and n_head by n_kv_head "
                              f"({n_kv_head})")
         self.n_head, self.n_kv_head, self.head_dim = n_head, n_kv_head, n_embd // n_head
-        self.c_attn = nn.Linear(n_embd, (n_head + 2 * n_kv_head) * self.head_dim, bias=bias)  # [Q; K; V]
-        self.c_proj = nn.Linear(n_embd, n_embd, bias=bias)
+        self.c_attn = Linear(n_embd, (n_head + 2 * n_kv_head) * self.head_dim, bias=bias)  # [Q; K; V]
+        self.c_proj = Linear(n_embd, n_embd, bias=bias)
         self.q_norm = RMSNorm(self.head_dim, norm_eps) if qk_norm else None
         self.k_norm = RMSNorm(self.head_dim, norm_eps) if qk_norm else None
         self.rotary = rotary
@@ -106,11 +107,12 @@ class GroupedQueryAttention(nn.Module):
     def _fused(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout_p: float,
                bias: torch.Tensor | None) -> torch.Tensor:
         """PyTorch's fused kernel. Plain causal attention over a full sequence uses `is_causal` (no mask tensor,
-        the fastest path); a window, ALiBi or cached keys need an explicit mask."""
+        the fastest path), and one new token over cached keys needs no mask (it may see them all); a window,
+        ALiBi or several new tokens over cached keys need an explicit mask."""
         gqa = self.n_kv_head != self.n_head
         t_q, t_k = q.size(2), k.size(2)
-        if bias is None and not self.sliding_window and t_q == t_k:
-            return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True, enable_gqa=gqa)
+        if bias is None and not self.sliding_window and (t_q == t_k or t_q == 1):
+            return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=t_q > 1, enable_gqa=gqa)
         allowed = causal_mask(t_q, t_k, q.device, self.sliding_window)
         mask = allowed if bias is None else bias.to(q.dtype).masked_fill(~allowed, float("-inf"))
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, enable_gqa=gqa)

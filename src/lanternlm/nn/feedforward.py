@@ -11,6 +11,8 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
+from .linear import Linear
+
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "gelu": lambda: nn.GELU(),  # x·Φ(x), exact erf form
     "gelu_tanh": lambda: nn.GELU(approximate="tanh"),  # GPT-2's "gelu_new": the tanh approximation of Φ
@@ -29,9 +31,9 @@ class FeedForward(nn.Module):
     def __init__(self, n_embd: int, d_ff: int, activation: str = "gelu", bias: bool = True, dropout: float = 0.0) -> None:
         super().__init__()
         self.gated = activation in GATED
-        self.c_fc = nn.Linear(n_embd, 2 * d_ff if self.gated else d_ff, bias=bias)
+        self.c_fc = Linear(n_embd, 2 * d_ff if self.gated else d_ff, bias=bias)
         self.act = ACTIVATIONS[activation]()
-        self.c_proj = nn.Linear(d_ff, n_embd, bias=bias)
+        self.c_proj = Linear(d_ff, n_embd, bias=bias)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from .feedforward import FeedForward
 from .functional import softmax
+from .linear import Linear
 
 
 @dataclass
@@ -55,7 +56,7 @@ class MoEFeedForward(nn.Module):
                  bias: bool = False, dropout: float = 0.0) -> None:
         super().__init__()
         self.top_k = top_k
-        self.router = nn.Linear(n_embd, n_expert, bias=False)
+        self.router = Linear(n_embd, n_expert, bias=False)
         self.experts = nn.ModuleList(FeedForward(n_embd, d_ff, activation, bias, dropout) for _ in range(n_expert))
 
     def route(self, x: torch.Tensor) -> Routing:
