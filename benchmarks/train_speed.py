@@ -7,7 +7,7 @@ Peer: nanoGPT runs exactly this configuration on this 2-core machine at 60-65 ms
 --compile=True is no faster here), a figure measured on this machine and quoted in the project's issue 2
 (nanoGPT itself is not installable offline, so it cannot run in the same process).
 
-    .venv/bin/python benchmarks/train_speed.py [--iters 2000]
+    .venv/bin/python benchmarks/train_speed.py [--iters 2000] [--seed S]
 """
 
 from __future__ import annotations
@@ -32,9 +32,11 @@ NANOGPT_MS_PER_ITER = (60.0, 65.0)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iters", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=None, help="train.seed (default: the preset's, 1337)")
     args = parser.parse_args()
     peak = measured_matmul_flops("cpu", torch.float32, n=1024, repeats=20) / 1e9
-    config = resolve_config("shakespeare-char-cpu", overrides=[f"max_iters={args.iters}"])
+    overrides = [f"max_iters={args.iters}"] + ([f"seed={args.seed}"] if args.seed is not None else [])
+    config = resolve_config("shakespeare-char-cpu", overrides=overrides)
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         result = train(config, f"{tmp}/run", quiet=True)
@@ -48,8 +50,8 @@ def main() -> None:
     print(f"machine: {torch.get_num_threads()} threads, fp32 matmul peak {peak:.1f} GFLOP/s (1024^3)")
     print(f"lantern: {result.ms_per_iter:.1f} ms/iter median, {result.tokens_per_sec:,.0f} tokens/s, "
           f"MFU {100 * achieved / peak:.0f}% ({achieved:.1f} GFLOP/s), wall {wall:.0f} s for {result.steps} iters")
-    print(f"val loss at iter {result.steps}: {result.val_loss:.4f} (20-batch estimate, as nanoGPT reports); "
-          f"{exact.loss:.4f} over every one of the {exact.tokens:,} validation tokens")
+    print(f"seed {config.train.seed}: val loss at iter {result.steps}: {result.val_loss:.4f} (20-batch estimate, "
+          f"as nanoGPT reports); {exact.loss:.4f} over every one of the {exact.tokens:,} validation tokens")
     print(f"nanoGPT anchor: {NANOGPT_MS_PER_ITER[0]:.0f}-{NANOGPT_MS_PER_ITER[1]:.0f} ms/iter -> speed-up "
           f"{NANOGPT_MS_PER_ITER[0] / result.ms_per_iter:.2f}x-{NANOGPT_MS_PER_ITER[1] / result.ms_per_iter:.2f}x "
           f"(midpoint {nano / result.ms_per_iter:.2f}x)")

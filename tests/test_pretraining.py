@@ -65,7 +65,12 @@ def test_bits_per_byte_equals_hand_computation():
     model = build_model(resolve_config(overrides=["vocab_size=%d" % tok.vocab_size, "block_size=16", "n_layer=1",
                                                    "n_head=1", "n_embd=8"]).model).eval()
     ids = torch.tensor(tok.encode(text))
-    result = evaluate_windows(model, TokenWindows(ids), 16, token_byte_lengths(tok))
+    progress = []  # batches of two windows: the result cannot depend on batching
+    result = evaluate_windows(model, TokenWindows(ids), 16, token_byte_lengths(tok), batch_tokens=32,
+                              on_progress=lambda done, total: progress.append((done, total)))
+    windows = math.ceil((len(ids) - 1) / 16)
+    done = [d for d, _ in progress]
+    assert progress[-1] == (windows, windows) and all(0 < b - a <= 2 for a, b in zip([0] + done, done))
     nll = 0.0
     for start in range(0, len(ids) - 1, 16):  # the same consecutive windows, by hand
         x, y = ids[start:start + 16], ids[start + 1:start + 17]
@@ -193,3 +198,17 @@ def test_tensorboard_scalars_mirror_metrics(tiny_run):
     scalars = events.Scalars("loss")
     assert [s.step for s in scalars] == [r["step"] for r in logged]
     assert [round(s.value, 5) for s in scalars] == [round(r["loss"], 5) for r in logged]
+
+
+@pytest.mark.slow
+def test_fp16_uses_loss_scaling_and_resumes_exactly(tmp_path):
+    """fp16 autocast trains through a GradScaler whose state travels in the checkpoint, so resume is exact."""
+    fp16 = ["dtype=float16", "eval_interval=4", "checkpoint_interval=4"]
+    train(tiny("max_iters=8", *fp16), tmp_path / "straight", quiet=True)
+    train(tiny("max_iters=4", *fp16), tmp_path / "split", quiet=True)
+    state = torch.load(tmp_path / "split" / "checkpoints" / "step-0000004" / "state.pt", weights_only=True)
+    assert state["extra"]["grad_scaler"]["scale"] > 1  # starts at 2**16, halves only on overflow
+    train(tiny("max_iters=8", *fp16), tmp_path / "split", resume=True, quiet=True)  # lr_decay_iters is fixed
+    a, b = losses(tmp_path / "straight"), losses(tmp_path / "split")
+    assert len(a) == len(b) == 8 and all(math.isfinite(x) for x in a)
+    assert a == b

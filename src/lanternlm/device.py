@@ -28,10 +28,11 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
-    """'auto': bf16 on GPUs that support it, else fp32 (on this project's CPUs bf16 matmuls are far slower)."""
+    """'auto': bf16 on GPUs that support it, fp16 (with loss scaling) on older GPUs, fp32 on CPUs and MPS
+    (on this project's CPUs bf16 training steps are 17-20x slower: benchmarks/train_precision.py)."""
     if name == "auto":
-        if device.type == "cuda" and torch.cuda.is_bf16_supported():
-            return torch.bfloat16
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return torch.float32
     if name not in DTYPES:
         raise LanternError(f"unknown dtype {name!r}; use one of auto, {', '.join(DTYPES)}")

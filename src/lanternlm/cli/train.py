@@ -94,12 +94,16 @@ def eval_command(
     data: Optional[Path] = typer.Option(None, "--data", help="Score the validation split of a `lantern prepare`d directory."),
     stride: int = typer.Option(0, help="Sliding-window step in tokens; smaller gives each token more context. 0 = block_size (no overlap)."),
     device: Optional[str] = DEVICE,
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Score held-out text: mean loss (nats/token), perplexity = exp(loss), and bits per byte.
 
     Default: the run's own validation split. Bits per byte do not depend on the tokenizer, so character
     and BPE models compare on the same text.
     """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     from ..data import TokenWindows, read_corpus, read_text, split_ids
     from ..data.tokenfile import load_prepared
     from ..device import resolve_device
@@ -130,8 +134,13 @@ def eval_command(
         _, scored = split_ids(loaded.tokenizer.encode(read_corpus(data_cfg.input)), data_cfg.val_fraction)
         source = "the run's validation split"
     scored.check_fits(1)
-    result = evaluate_windows(loaded.model, scored, block_size, token_byte_lengths(loaded.tokenizer),
-                              stride=stride or None, device=dev)
+    progress = Progress(TextColumn("[bold]scoring windows"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                        console=Console(stderr=True), disable=quiet, transient=True)
+    task = progress.add_task("eval", total=None)
+    with progress:
+        result = evaluate_windows(loaded.model, scored, block_size, token_byte_lengths(loaded.tokenizer),
+                                  stride=stride or None, device=dev,
+                                  on_progress=lambda done, total: progress.update(task, completed=done, total=total))
     typer.echo(f"{source}: {result.summary()}")
 
 

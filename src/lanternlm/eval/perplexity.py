@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -46,26 +47,29 @@ def token_byte_lengths(tokenizer: Tokenizer) -> torch.Tensor:
 
 @torch.no_grad()
 def evaluate_windows(model: torch.nn.Module, data: TokenWindows, block_size: int, byte_lengths: torch.Tensor,
-                     stride: int | None = None, batch_size: int = 32,
-                     device: torch.device | str = "cpu") -> EvalResult:
+                     stride: int | None = None, batch_tokens: int = 4096, device: torch.device | str = "cpu",
+                     on_progress: Callable[[int, int], None] | None = None) -> EvalResult:
     """Score every token once with a sliding window (stride defaults to block_size: no overlap).
 
     Windows move by `stride`; only targets not scored by an earlier window count, so with a smaller stride
-    each scored token sees more context. Targets that are special tokens are skipped.
+    each scored token sees more context. Targets that are special tokens are skipped. Windows are scored in
+    batches of about `batch_tokens` tokens; `on_progress(windows_done, windows_total)` follows along.
     """
     stride = stride or block_size
     if not 0 < stride <= block_size:
         raise ValueError("stride must be in 1..block_size")
     model.eval()
-    total_nll, n_tokens, n_bytes = 0.0, 0, 0
+    total_nll, n_tokens, n_bytes, done = 0.0, 0, 0, 0
+    total = math.ceil(max(len(data) - 1 - block_size, 0) / stride) + 1
+    batch_size = max(1, batch_tokens // block_size)
     pending: list[tuple[torch.Tensor, torch.Tensor, int]] = []
 
     def flush() -> None:
-        nonlocal total_nll, n_tokens, n_bytes
+        nonlocal total_nll, n_tokens, n_bytes, done
         x = torch.stack([p[0] for p in pending]).to(device)
         y = torch.stack([p[1] for p in pending])
         logits = model(x).logits.float().cpu()
-        nll = F.cross_entropy(logits.transpose(1, 2), y, reduction="none")  # (B, T)
+        nll = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view_as(y)  # (B, T)
         for row, (_, targets, n_new) in enumerate(pending):
             scored = torch.zeros_like(targets, dtype=torch.bool)
             scored[-n_new:] = True
@@ -73,7 +77,10 @@ def evaluate_windows(model: torch.nn.Module, data: TokenWindows, block_size: int
             total_nll += nll[row][scored].sum().item()
             n_tokens += int(scored.sum())
             n_bytes += int(byte_lengths[targets[scored]].sum())
+        done += len(pending)
         pending.clear()
+        if on_progress is not None:
+            on_progress(done, total)
 
     for x, y, n_new in data.scoring_windows(block_size, stride):
         if pending and x.numel() != pending[0][0].numel():

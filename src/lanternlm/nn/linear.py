@@ -39,6 +39,8 @@ class Linear(nn.Linear):
     """nn.Linear that routes few-row CPU inputs through `row_split_linear` (one row block per thread)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.compiler.is_compiling():  # compiled graphs pick their own kernels (and must not break here)
+            return super().forward(x)
         threads = torch.get_num_threads()
         rows = x.numel() // max(x.size(-1), 1)
         if x.device.type != "cpu" or threads < 2 or rows > SPLIT_MAX_ROWS or self.out_features < threads:

@@ -107,6 +107,8 @@ class Trainer:
         self.dist = dist_context or DistContext()
         self.quiet = quiet or not self.dist.is_main
         self.optimizer = configure_optimizer(model, config, device)
+        # fp16 gradients underflow to zero without loss scaling; bf16 and fp32 need none (a no-op when disabled)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
         self.generator = torch.Generator().manual_seed(config.train.seed)
         self.metrics = MetricsLog(paths.metrics)
         self.step = 0
@@ -123,6 +125,8 @@ class Trainer:
         self.step = int(state["step"])
         self.last_val_loss = state["extra"].get("val_loss")
         self.best_val_loss = state["extra"].get("best_val_loss", float("inf"))
+        if "grad_scaler" in state["extra"]:
+            self.scaler.load_state_dict(state["extra"]["grad_scaler"])
         if self.dist.is_main:
             self.metrics.truncate_after(self.step)
 
@@ -139,6 +143,8 @@ class Trainer:
 
     def save(self) -> None:
         extra = {"val_loss": self.last_val_loss, "best_val_loss": self.best_val_loss}
+        if self.scaler.is_enabled():
+            extra["grad_scaler"] = self.scaler.state_dict()
         save_checkpoint(self.paths.checkpoints, self.step, self.model, self.optimizer, self.generator, extra,
                         self.config.train.keep_checkpoints)
         save_weights(self.model, self.paths.weights)
@@ -184,10 +190,12 @@ class Trainer:
                         with autocast(device, self.dtype):
                             output = step_model(x.to(device), y.to(device))
                             loss = output.loss / len(batches)
-                        loss.backward()
+                        self.scaler.scale(loss).backward()
                     loss_sum += loss.detach()
+                self.scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
                 grad_norm = torch.nn.utils.clip_grad_norm_(params, tc.grad_clip) if tc.grad_clip > 0 else None
-                optimizer.step()
+                self.scaler.step(optimizer)  # skipped (and the scale lowered) if fp16 gradients overflowed
+                self.scaler.update()
                 optimizer.zero_grad(set_to_none=True)
                 self.step += 1
                 iter_times.append(time.perf_counter() - started)
