@@ -134,7 +134,10 @@ def test_training_rejects_bad_input(tmp_path):
 
 # ---------------------------------------------------------------- encoder, decoder
 
-UNICODE = st.text(st.characters(blacklist_categories=("Cs",)), max_size=60)
+# Code points unassigned in Python's Unicode 14 tables ("Cn") are left out: the `regex` module and tiktoken's
+# Rust regex ship newer, different Unicode versions, so they may class such a code point differently (U+323B0
+# is a letter to regex 2026.11 and not to tiktoken 0.14) and pre-tokenize it differently; both still round-trip.
+UNICODE = st.text(st.characters(blacklist_categories=("Cs", "Cn")), max_size=60)
 PIECES = st.lists(st.sampled_from(["é", "e\u0301", "日本語", "👩‍👩‍👧", "🙂", "\t", "\x00", "\x1b", "  ", "\n\n\n",
                                    "\r\n", EOT, "<|pad|>", "<|", "'s", "123456", "ǅ", "Ω", "\u200b", "\ufeff"]),
                    max_size=12).map("".join)
