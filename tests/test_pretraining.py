@@ -212,3 +212,15 @@ def test_fp16_uses_loss_scaling_and_resumes_exactly(tmp_path):
     a, b = losses(tmp_path / "straight"), losses(tmp_path / "split")
     assert len(a) == len(b) == 8 and all(math.isfinite(x) for x in a)
     assert a == b
+
+
+@pytest.mark.parametrize("bf16, expected", [(True, torch.bfloat16), (False, torch.float16)])
+def test_auto_dtype_is_bf16_or_fp16_on_gpus_and_fp32_on_cpu(monkeypatch, bf16, expected):
+    from lanternlm.device import resolve_dtype
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: bf16)
+    assert resolve_dtype("auto", torch.device("cuda")) == expected
+    assert resolve_dtype("auto", torch.device("cpu")) == torch.float32
+    assert resolve_dtype("bfloat16", torch.device("cpu")) == torch.bfloat16
+    with pytest.raises(LanternError, match="unknown dtype"):
+        resolve_dtype("fp8", torch.device("cpu"))
