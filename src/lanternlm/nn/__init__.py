@@ -11,6 +11,6 @@ from .positions import (LearnedPositionalEmbedding, RotaryEmbedding, SinusoidalP
                         alibi_slopes)
 
 __all__ = ["CausalSelfAttention", "GroupedQueryAttention", "attention_reference", "causal_mask", "ACTIVATIONS",
-           "FeedForward", "cosine_similarity", "softmax", "KVCache", "LayerKVCache", "Linear", "row_split_linear", "MoEFeedForward", "Routing",
-           "RMSNorm", "make_norm", "LearnedPositionalEmbedding", "RotaryEmbedding", "SinusoidalPositionalEncoding",
-           "alibi_bias", "alibi_slopes"]
+           "FeedForward", "cosine_similarity", "softmax", "KVCache", "LayerKVCache", "Linear", "row_split_linear",
+           "MoEFeedForward", "Routing", "RMSNorm", "make_norm", "LearnedPositionalEmbedding", "RotaryEmbedding",
+           "SinusoidalPositionalEncoding", "alibi_bias", "alibi_slopes"]
