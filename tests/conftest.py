@@ -57,6 +57,21 @@ def run_cli(*args: str, cwd: str | Path | None = None, timeout: float = 300) -> 
                           cwd=cwd, timeout=timeout, env=subprocess_env())
 
 
+def perturbed_model(vocab_size: int, block_size: int, seed: int = 0, **options) -> torch.nn.Module:
+    """A 2-layer, 32-dim GPT in eval mode with random weights moved far from init (+ 0.2·N(0, 1)), so the
+    logits are decisive and sensitive to bugs; `options` are ModelConfig fields."""
+    from lanternlm.config import ModelConfig
+    from lanternlm.models import build_model
+
+    torch.manual_seed(seed)
+    config = ModelConfig(vocab_size=vocab_size, block_size=block_size, n_layer=2, n_head=4, n_embd=32, **options)
+    model = build_model(config).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.2)
+    return model
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
     """A small char model trained for 40 steps on bundled Tiny Shakespeare (a real, loadable run)."""

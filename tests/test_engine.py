@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from conftest import perturbed_model
 from lanternlm.config import ModelConfig
 from lanternlm.errors import LanternError
 from lanternlm.generate import Engine, GenerationConfig
@@ -39,14 +40,7 @@ def one_thread():
 
 
 def make_model(seed=0, **options):
-    torch.manual_seed(seed)
-    config = ModelConfig(vocab_size=TOKENIZER.vocab_size, block_size=BLOCK, n_layer=2, n_head=4, n_embd=32,
-                         **options)
-    model = build_model(config).eval()
-    with torch.no_grad():  # random weights far from init, so the logits are decisive and sensitive to bugs
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.2)
-    return model
+    return perturbed_model(TOKENIZER.vocab_size, BLOCK, seed, **options)
 
 
 @pytest.mark.parametrize("name", ARCHITECTURES)

@@ -7,10 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lanternlm.config import ModelConfig
+from conftest import perturbed_model
 from lanternlm.generate import Engine
 from lanternlm.generate.decoder import Decoder
-from lanternlm.models import build_model
 from lanternlm.nn import linear as linear_module
 from lanternlm.nn.linear import SPLIT_MAX_ROWS, Linear, row_split_linear
 from lanternlm.tokenizers import CharTokenizer
@@ -62,12 +61,7 @@ def test_state_dict_is_nn_linear_s():
 def test_generation_with_split_products_matches_unsplit(monkeypatch, options):
     """Cached decoding through split products == uncached decoding (1e-5) and == generation without splits."""
     tokenizer = CharTokenizer(list("abcdefgh "))
-    torch.manual_seed(0)
-    model = build_model(ModelConfig(vocab_size=tokenizer.vocab_size, block_size=16, n_layer=2, n_head=4, n_embd=32,
-                                    **options)).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.2)
+    model = perturbed_model(tokenizer.vocab_size, 16, **options)
     unsplit = Engine(model, tokenizer).generate("abcab", 24, temperature=0)
     monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
     assert Engine(model, tokenizer).generate("abcab", 24, temperature=0) == unsplit
