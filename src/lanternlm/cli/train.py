@@ -129,7 +129,8 @@ def eval_command(
                                f"({header['vocab_size']} tokens, the model has {loaded.tokenizer.vocab_size})")
         source = f"{directory} (validation split)"
     elif data_cfg.val_input:
-        source, scored = data_cfg.val_input, TokenWindows.from_text(loaded.tokenizer, read_text(data_cfg.val_input), "validation")
+        source = data_cfg.val_input
+        scored = TokenWindows.from_text(loaded.tokenizer, read_text(data_cfg.val_input), "validation")
     else:
         _, scored = split_ids(loaded.tokenizer.encode(read_corpus(data_cfg.input)), data_cfg.val_fraction)
         source = "the run's validation split"

@@ -14,7 +14,8 @@ measured on a 2-core CPU with a small model: a batch of 16 would decode about 2x
 it needs per-row sampler state and continuous batching in the engine.
 
 Round-robin stepping rather than one request at a time keeps time-to-first-token short for everyone: a new
-request starts streaming after one step of each other request, not after they have all finished. A request's own `n` choices *are* decoded as one batch.
+request starts streaming after one step of each other request, not after they have all finished. A request's
+own `n` choices *are* decoded as one batch.
 
 The asyncio side (HTTP) never blocks on the model: events cross back with `loop.call_soon_threadsafe`.
 A job whose client has gone is marked cancelled and dropped at its next turn (its generator is closed, so
