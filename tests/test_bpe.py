@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lanternlm.data import read_corpus
 from lanternlm.errors import LanternError
 from lanternlm.tokenizers import BPETokenizer, load_tokenizer
 from lanternlm.tokenizers.bpe_train import count_chunks, learn_merges, train_bpe
@@ -62,7 +63,8 @@ def verdict_tok(tmp_path_factory):
     from conftest import SHARED_DATA
 
     src = SHARED_DATA / "corpora" / "the-verdict.txt"
-    text = src.read_text(encoding="utf-8") if src.exists() else "the quick brown fox jumps over the lazy dog\n" * 50
+    # without ../shared, 20 KB of the bundled Tiny Shakespeare (the same size; enough text for 600 ids)
+    text = src.read_text(encoding="utf-8") if src.exists() else read_corpus([])[:20_479]
     path.write_text(text + EOT + "more text after a document boundary\n", encoding="utf-8")
     return train_bpe([path], 600, "gpt2", [EOT, "<|pad|>"])
 
