@@ -83,10 +83,10 @@ class ModelConfig:
             raise LanternError(f"rotary positions need an even head dimension, got {self.head_dim}")
         if self.position == "sinusoidal" and self.n_embd % 2:
             raise LanternError(f"sinusoidal positions need an even model.n_embd, got {self.n_embd}")
-        _check_choice("activation", self.activation, ACTIVATION_NAMES)
-        _check_choice("position", self.position, ("learned", "sinusoidal", "rope", "alibi", "none"))
-        _check_choice("norm", self.norm, ("layernorm", "rmsnorm"))
-        _check_choice("norm_placement", self.norm_placement, ("pre", "post"))
+        _check_choice("model.activation", self.activation, ACTIVATION_NAMES)
+        _check_choice("model.position", self.position, ("learned", "sinusoidal", "rope", "alibi", "none"))
+        _check_choice("model.norm", self.norm, ("layernorm", "rmsnorm"))
+        _check_choice("model.norm_placement", self.norm_placement, ("pre", "post"))
 
 
 ACTIVATION_NAMES = ("gelu", "gelu_tanh", "relu", "silu", "swiglu")
@@ -96,7 +96,7 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         close = difflib.get_close_matches(value, choices, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise LanternError(f"model.{name} must be one of {', '.join(choices)}; got {value!r}{hint}")
+        raise LanternError(f"{name} must be one of {', '.join(choices)}; got {value!r}{hint}")
 
 
 @dataclass
@@ -134,6 +134,8 @@ class TrainConfig:
             raise LanternError("train.learning_rate must be > 0 and train.min_lr in [0, learning_rate]")
         if self.warmup_iters < 0 or self.lr_decay_iters < 0 or self.weight_decay < 0 or self.grad_clip < 0:
             raise LanternError("train.warmup_iters, lr_decay_iters, weight_decay and grad_clip must be >= 0")
+        if self.seed < 0:
+            raise LanternError(f"train.seed must be >= 0, got {self.seed}")
         if self.lr_schedule not in ("cosine", "linear", "constant"):
             raise LanternError(f"train.lr_schedule must be cosine, linear or constant, got {self.lr_schedule!r}")
         if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
@@ -149,10 +151,12 @@ class DataConfig:
     val_fraction: float = 0.1
     tokenizer: str = "char"  # "char" (built from the text) or a path to a saved tokenizer
     data_dir: str = ""  # a `lantern prepare`d token directory (memory-mapped); replaces input/tokenizer
+    window_sampling: str = "random"  # random (independent draws, as nanoGPT) | epoch (shuffled passes, no repeats)
 
     def validate(self) -> None:
         if not 0.0 < self.val_fraction < 1.0:
             raise LanternError(f"data.val_fraction must be in (0, 1), got {self.val_fraction}")
+        _check_choice("data.window_sampling", self.window_sampling, ("random", "epoch"))
 
 
 @dataclass

@@ -19,7 +19,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from ..config import RunConfig
-from ..data import TokenWindows, read_corpus, read_text, split_ids
+from ..data import TokenWindows, read_corpus, read_text, split_ids, window_sampler
 from ..data.tokenfile import load_prepared
 from ..device import autocast, resolve_device, resolve_dtype
 from ..errors import LanternError
@@ -91,10 +91,10 @@ def seed_everything(seed: int) -> None:
 
 
 class Trainer:
-    """Owns model, optimizer, data generator and the loop; `run()` trains up to `train.max_iters`.
+    """Owns model, optimizer, window sampler and the loop; `run()` trains up to `train.max_iters`.
 
-    One optimizer step = grad_accum micro-batches on each of world_size processes. All ranks draw the same
-    window starts from one shared generator and each reads only its own share, so N processes with
+    One optimizer step = grad_accum micro-batches on each of world_size processes. All ranks compute the same
+    window starts (one sampler, one seed) and each reads only its own share, so N processes with
     accumulation A compute exactly what one process with accumulation N·A would.
     """
 
@@ -109,7 +109,9 @@ class Trainer:
         self.optimizer = configure_optimizer(model, config, device)
         # fp16 gradients underflow to zero without loss scaling; bf16 and fp32 need none (a no-op when disabled)
         self.scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-        self.generator = torch.Generator().manual_seed(config.train.seed)
+        self.generator = torch.Generator().manual_seed(config.train.seed)  # random sampling draws from it
+        self.sampler = window_sampler(config.data.window_sampling, train_data, config.model.block_size,
+                                      config.train.seed, self.generator)
         self.metrics = MetricsLog(paths.metrics)
         self.step = 0
         self.last_train_loss: float | None = None
@@ -149,11 +151,15 @@ class Trainer:
                         self.config.train.keep_checkpoints)
         save_weights(self.model, self.paths.weights)
 
+    @property
+    def windows_per_step(self) -> int:
+        return self.config.train.grad_accum * self.dist.world_size * self.config.train.batch_size
+
     def micro_batches(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """This rank's grad_accum micro-batches for the next optimizer step."""
         tc, block_size = self.config.train, self.config.model.block_size
-        per_step = tc.grad_accum * self.dist.world_size
-        starts = self.train_data.random_starts(per_step * tc.batch_size, block_size, self.generator)
+        per_step = self.windows_per_step
+        starts = self.sampler.starts(self.step * per_step, per_step)
         starts = starts.view(tc.grad_accum, self.dist.world_size, tc.batch_size)[:, self.dist.rank]
         return [self.train_data.windows_at(s, block_size) for s in starts]
 
@@ -167,7 +173,7 @@ class Trainer:
         model, optimizer, device = self.model, self.optimizer, self.device
         params = [p for p in model.parameters() if p.requires_grad]
         step_model, ddp = wrap_for_training(model, self.dist, device, tc.compile)
-        tokens_per_iter = tc.batch_size * block_size * tc.grad_accum * self.dist.world_size
+        tokens_per_iter = self.windows_per_step * block_size
         flops_per_iter = flops_per_token(self.config.model)[1] * tokens_per_iter
         peak = peak_flops(device, self.dtype) * self.dist.world_size
         progress = TrainingProgress(tc.max_iters, self.step, enabled=not self.quiet)
@@ -210,6 +216,7 @@ class Trainer:
                     recent = iter_times[-tc.log_interval:]
                     seconds = sum(recent) / len(recent)
                     record = {"step": self.step, "loss": self.last_train_loss, "lr": lr,
+                              "epoch": round(self.sampler.epochs(self.step * self.windows_per_step), 4),
                               "tokens_per_sec": tokens_per_iter / seconds,
                               "mfu": flops_per_iter / seconds / peak, "peak_memory_mb": peak_memory_mb(device)}
                     if grad_norm is not None:
