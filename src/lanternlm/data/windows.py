@@ -78,7 +78,7 @@ class RandomWindows(WindowSampler):
 
 def window_sampler(kind: str, data: TokenWindows, block_size: int, seed: int,
                    generator: torch.Generator) -> WindowSampler:
-    """The sampler `data.window_sampling` names: "random" (drawing from `generator`) or "epoch" (seeded by `seed`)."""
+    """The sampler `data.window_sampling` names: "random" (draws from `generator`) or "epoch" (seeded by `seed`)."""
     if kind == "random":
         return RandomWindows(data, block_size, generator)
     if kind == "epoch":
