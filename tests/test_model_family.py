@@ -225,7 +225,7 @@ def test_kv_cache_matches_full_forward(options):
     torch.manual_seed(0)
     model = build_model(tiny(**options)).eval()
     idx = torch.randint(65, (2, 20))
-    cache = KVCache.for_model(model, batch_size=2)
+    cache = model.new_cache(batch_size=2)
     with torch.no_grad():
         full = model(idx).logits
         steps = [model(idx[:, :9], kv_cache=cache, start_pos=0).logits]  # prefill
@@ -239,7 +239,7 @@ def test_kv_cache_rolls_back_and_refuses_gaps():
     torch.manual_seed(0)
     model = build_model(tiny(position="rope", n_kv_head=2)).eval()
     idx = torch.randint(65, (1, 12))
-    cache = KVCache.for_model(model)
+    cache = model.new_cache(1)
     assert cache.nbytes() == 2 * 2 * 2 * 32 * 8 * 4  # K and V, layers, kv heads, block, d_head, fp32
     with torch.no_grad():
         model(torch.randint(65, (1, 12)), kv_cache=cache)

@@ -28,7 +28,7 @@ class Decoder:
         self.model = model
         self.block_size: int = model.config.block_size
         self.use_cache = use_cache
-        self.device = next(model.parameters()).device
+        self.device = model.device
         self.cache: KVCache | None = None
         self.tokens = torch.empty(0, 0, dtype=torch.long)  # (B, T): every row has the same length
         self.pending: list[list[int]] = []  # per row: prompt tokens not fed yet
@@ -40,7 +40,7 @@ class Decoder:
         self.tokens = torch.tensor([r[:common] for r in rows], dtype=torch.long, device=self.device)
         self.pending = [r[common:] for r in rows]
         if self.use_cache:
-            self.cache = KVCache.for_model(self.model, batch_size=len(rows))
+            self.cache = self.model.new_cache(len(rows))
         return self._run(self.tokens, 0)
 
     @property

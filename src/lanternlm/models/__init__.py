@@ -2,16 +2,19 @@
 
 from ..config import ModelConfig
 from ..errors import LanternError
+from .base import LanguageModel
 from .gpt import GPT, LMOutput
 
 FAMILIES = {"gpt": GPT}
 
 
-def build_model(config: ModelConfig):
-    config.validate()
+def build_model(config: ModelConfig) -> LanguageModel:
+    """The network `config` describes (validated where it entered: a preset, a config file, --set or the API)."""
+    if config.vocab_size <= 0:
+        raise LanternError("model.vocab_size must be set (it comes from the tokenizer)")
     if config.family not in FAMILIES:
         raise LanternError(f"unknown model family {config.family!r}; available: {', '.join(FAMILIES)}")
     return FAMILIES[config.family](config)
 
 
-__all__ = ["GPT", "LMOutput", "build_model", "FAMILIES"]
+__all__ = ["GPT", "LMOutput", "LanguageModel", "build_model", "FAMILIES"]

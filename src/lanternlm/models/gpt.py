@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from ..config import ModelConfig
 from ..nn import (FeedForward, GroupedQueryAttention, KVCache, LearnedPositionalEmbedding, Linear, MoEFeedForward,
                   RotaryEmbedding, Routing, SinusoidalPositionalEncoding, make_norm)
+from .base import LanguageModel
 
 
 @dataclass
@@ -40,15 +41,19 @@ class Block(nn.Module):
         c = config
         self.pre_norm = c.norm_placement == "pre"
         self.ln_1 = make_norm(c.norm, c.n_embd, c.norm_eps, c.bias)
-        self.attn = GroupedQueryAttention(c.n_embd, c.n_head, c.kv_heads, c.bias, c.attn_dropout, c.dropout,
-                                          c.qk_norm, c.norm_eps, c.sliding_window, rotary, c.position == "alibi")
+        self.attn = GroupedQueryAttention(n_embd=c.n_embd, n_head=c.n_head, n_kv_head=c.kv_heads, bias=c.bias,
+                                          attn_dropout=c.attn_dropout, resid_dropout=c.dropout, qk_norm=c.qk_norm,
+                                          norm_eps=c.norm_eps, sliding_window=c.sliding_window, rotary=rotary,
+                                          alibi=c.position == "alibi")
         self.ln_2 = make_norm(c.norm, c.n_embd, c.norm_eps, c.bias)
         self.moe = c.n_expert > 0
         if self.moe:
-            self.mlp = MoEFeedForward(c.n_embd, c.ff_dim, c.n_expert, c.n_expert_active, c.activation, c.bias,
-                                      c.dropout)
+            self.mlp = MoEFeedForward(n_embd=c.n_embd, d_ff=c.ff_dim, n_expert=c.n_expert,
+                                      top_k=c.n_expert_active, activation=c.activation, bias=c.bias,
+                                      dropout=c.dropout)
         else:
-            self.mlp = FeedForward(c.n_embd, c.ff_dim, c.activation, c.bias, c.dropout)
+            self.mlp = FeedForward(n_embd=c.n_embd, d_ff=c.ff_dim, activation=c.activation, bias=c.bias,
+                                   dropout=c.dropout)
 
     def feed_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, Routing | None]:
         return self.mlp(x) if self.moe else (self.mlp(x), None)
@@ -68,11 +73,9 @@ class Block(nn.Module):
         return x, weights, routing
 
 
-class GPT(nn.Module):
+class GPT(LanguageModel):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        if config.vocab_size <= 0:
-            raise ValueError("ModelConfig.vocab_size must be set (it comes from the tokenizer)")
         self.config = c = config
         self.wte = nn.Embedding(c.vocab_size, c.n_embd)  # token embedding matrix, |V| x d
         self.wpe: nn.Module | None = None  # RoPE and ALiBi act inside attention; "none" has no positions
@@ -134,6 +137,14 @@ class GPT(nn.Module):
         expert_load = torch.stack([r.expert_load for r in routings]).detach() if routings else None
         return LMOutput(logits, loss, attentions, aux_loss, expert_load)
 
-    def num_parameters(self) -> int:
-        """Distinct parameters (a tied LM head is counted once)."""
-        return sum(p.numel() for p in self.parameters())
+    def token_embeddings(self) -> torch.Tensor:
+        return self.wte.weight
+
+    @torch.no_grad()
+    def attention_maps(self, ids: torch.Tensor) -> list[torch.Tensor]:
+        return self(ids, return_attention=True).attentions
+
+    def new_cache(self, batch_size: int, max_len: int | None = None) -> KVCache:
+        c = self.config
+        return KVCache(c.n_layer, batch_size, c.kv_heads, max_len or c.block_size, c.head_dim, self.device,
+                       self.dtype)

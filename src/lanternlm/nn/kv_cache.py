@@ -46,14 +46,6 @@ class KVCache:
         self.layers = [LayerKVCache(torch.zeros(shape, device=device, dtype=dtype),
                                     torch.zeros(shape, device=device, dtype=dtype)) for _ in range(n_layer)]
 
-    @classmethod
-    def for_model(cls, model: torch.nn.Module, batch_size: int = 1, max_len: int | None = None) -> "KVCache":
-        """A cache shaped for `model` (its config, device and dtype); max_len defaults to block_size."""
-        c = model.config
-        weight = next(model.parameters())
-        return cls(c.n_layer, batch_size, c.kv_heads, max_len or c.block_size, c.head_dim, weight.device,
-                   weight.dtype)
-
     @property
     def length(self) -> int:
         """Number of positions cached so far."""

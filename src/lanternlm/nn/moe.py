@@ -57,7 +57,9 @@ class MoEFeedForward(nn.Module):
         super().__init__()
         self.top_k = top_k
         self.router = Linear(n_embd, n_expert, bias=False)
-        self.experts = nn.ModuleList(FeedForward(n_embd, d_ff, activation, bias, dropout) for _ in range(n_expert))
+        self.experts = nn.ModuleList(
+            FeedForward(n_embd=n_embd, d_ff=d_ff, activation=activation, bias=bias, dropout=dropout)
+            for _ in range(n_expert))
 
     def route(self, x: torch.Tensor) -> Routing:
         """x: (N, d) -> the top-k experts of each token and their mixing weights."""

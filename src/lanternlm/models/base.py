@@ -1,0 +1,50 @@
+"""What every model family answers: the surface the engine, the playground lens and the server use.
+
+Generation, serving and inspection never reach into a family's attributes (`wte`, `blocks`, ...); they ask
+the model. A new family (encoder, encoder–decoder, RNN baseline) subclasses `LanguageModel`, implements the
+methods below, and every command that uses only this surface works with it:
+
+    device / dtype          where the weights live (the one place that works this out)
+    token_embeddings()      the input embedding matrix E, |V| x d (the embedding view and analogies)
+    attention_maps(ids)     per layer the (B, heads, T, T) attention pattern (the heat-map view)
+    new_cache(batch_size)   an empty KV cache for incremental decoding (None for a family without one)
+    can_generate            whether the engine may decode from it (an encoder only fills in masks)
+    num_parameters()        distinct parameters (a tied matrix counted once)
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from ..config import ModelConfig
+from ..nn.kv_cache import KVCache
+
+
+class LanguageModel(nn.Module):
+    config: ModelConfig
+    can_generate: bool = True  # autoregressive: the engine decodes from next-token logits
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
+    def token_embeddings(self) -> torch.Tensor:
+        """The token embedding matrix E (|V| x d); row i is token i's input vector."""
+        raise NotImplementedError
+
+    def attention_maps(self, ids: torch.Tensor) -> list[torch.Tensor]:
+        """ids (B, T) -> per layer the attention weights (B, n_head, T, T); each row sums to 1."""
+        raise NotImplementedError
+
+    def new_cache(self, batch_size: int, max_len: int | None = None) -> KVCache | None:
+        """An empty KV cache for `batch_size` sequences of up to max_len (default block_size) positions."""
+        return None
+
+    def num_parameters(self) -> int:
+        """Distinct parameters (a tied LM head is counted once)."""
+        return sum(p.numel() for p in self.parameters())
