@@ -76,6 +76,6 @@ def test_bad_input_is_one_line(capsys, gpt2_json, tmp_path):
     assert "exactly one" in one_line_error(capsys, ["tokenizer", "import", "--out", out])
     bad_tiktoken = tmp_path / "bad.tiktoken"
     bad_tiktoken.write_bytes(b"\xff\xfe garbage")
-    assert "cannot read" in one_line_error(capsys, ["tokenizer", "import", "--tiktoken", str(bad_tiktoken), "--out", out])
+    assert "not UTF-8" in one_line_error(capsys, ["tokenizer", "import", "--tiktoken", str(bad_tiktoken), "--out", out])
     assert "TEXT or --input" in one_line_error(capsys, ["tokenizer", "encode", str(gpt2_json)])
     assert not (tmp_path / "o.json").exists()

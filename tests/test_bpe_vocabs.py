@@ -38,12 +38,10 @@ def corpus_slice(relative: str, chars: int) -> str:
 
 def load_ours() -> dict[str, BPETokenizer]:
     """Our tokenizers: GPT-2 from encoder.json + vocab.bpe, the others from .tiktoken files."""
-    order, merges, specials = read_gpt2(need(TOK / "gpt2_encoder.json"), need(TOK / "gpt2_vocab.bpe"))
-    toks = {"gpt2": BPETokenizer(merges, "gpt2", specials, order)}
+    toks = {"gpt2": BPETokenizer.from_gpt2_files(need(TOK / "gpt2_encoder.json"), need(TOK / "gpt2_vocab.bpe"))}
     for name, (file, pattern) in VOCABS.items():
         if name != "gpt2":
-            ranks = read_tiktoken(need(TOK / f"{file}.tiktoken"))
-            toks[name] = BPETokenizer.from_ranks(ranks, pattern, OPENAI_SPECIALS[pattern])
+            toks[name] = BPETokenizer.from_tiktoken_file(need(TOK / f"{file}.tiktoken"), pattern)
     return toks
 
 

@@ -95,7 +95,7 @@ def test_broken_data_directories(tok_path, tmp_path):
     with pytest.raises(LanternError, match="size does not match"):
         load_prepared(tmp_path / "data")
     (tmp_path / "data" / "header.json").write_text("{broken")
-    with pytest.raises(LanternError, match="corrupted header"):
+    with pytest.raises(LanternError, match="not a valid token-data header"):
         load_prepared(tmp_path / "data")
     with pytest.raises(LanternError, match="not a prepared data directory"):
         load_prepared(tmp_path)

@@ -1,6 +1,7 @@
 import pytest
 
-from lanternlm.data import bundled_corpus_path, read_text
+from lanternlm.data import bundled_corpus_path
+from lanternlm.io import read_text
 from lanternlm.errors import LanternError
 from lanternlm.tokenizers import CharTokenizer, load_tokenizer
 

@@ -7,13 +7,13 @@ Presets are TOML files in `lanternlm/presets/`; `--set key=value` overrides any 
 from __future__ import annotations
 
 import difflib
-import tomllib
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from .errors import LanternError
+from .io import read_toml
 
 
 @dataclass
@@ -283,18 +283,11 @@ def load_preset(name: str) -> RunConfig:
     path = resources.files("lanternlm") / "presets" / f"{name}.toml"
     if not path.is_file():
         raise LanternError(f"unknown preset {name!r}; available: {', '.join(preset_names())}")
-    return RunConfig.from_dict(tomllib.loads(path.read_text(encoding="utf-8")), source=f"preset {name}")
+    return RunConfig.from_dict(read_toml(path), source=f"preset {name}")
 
 
 def load_config_file(path: str | Path) -> RunConfig:
-    path = Path(path)
-    if not path.is_file():
-        raise LanternError(f"config file not found: {path}")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise LanternError(f"{path}: not valid TOML ({exc})") from None
-    return RunConfig.from_dict(data, source=str(path))
+    return RunConfig.from_dict(read_toml(Path(path)), source=str(path))
 
 
 def resolve_config(preset: str | None = None, config_file: str | None = None, overrides: list[str] | None = None) -> RunConfig:

@@ -11,7 +11,6 @@ RUN/
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from safetensors.torch import load_model, save_model
 
 from .config import RunConfig
 from .errors import LanternError
-from .io import atomic_path
+from .io import atomic_path, read_toml
 from .models import build_model
 from .tokenizers import Tokenizer, load_tokenizer
 
@@ -69,11 +68,7 @@ def load_run_config(root: str | Path) -> RunConfig:
         raise LanternError(f"run directory not found: {paths.root}")
     if not paths.config.is_file():
         raise LanternError(f"{paths.root} is not a Lantern run (no config.toml)")
-    try:
-        data = tomllib.loads(paths.config.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise LanternError(f"{paths.config}: corrupted config ({exc})") from None
-    return RunConfig.from_dict(data, source=str(paths.config)).validate()
+    return RunConfig.from_dict(read_toml(paths.config), source=str(paths.config)).validate()
 
 
 def load_run(root: str | Path, device: str | torch.device = "cpu") -> LoadedRun:

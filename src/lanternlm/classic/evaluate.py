@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from ..errors import LanternError
+from ..io import read_text
 from ..nn.functional import cosine_similarity
 from .vectors import WordVectors
 
@@ -59,13 +60,7 @@ class SimilarityResult:
 
 
 def _read_lines(path: str | Path) -> list[str]:
-    path = Path(path)
-    if not path.is_file():
-        raise LanternError(f"evaluation file not found: {path}")
-    try:
-        return path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError:
-        raise LanternError(f"{path}: not UTF-8 text") from None
+    return read_text(path, "evaluation file").splitlines()
 
 
 def read_analogies(path: str | Path) -> list[tuple[str, list[tuple[str, str, str, str]]]]:

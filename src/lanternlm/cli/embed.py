@@ -17,7 +17,7 @@ app.add_typer(embed_app, name="embed")
 
 def _documents(paths: List[Path], split: str) -> list[tuple[str, str]]:
     """(location, text) for every non-empty line, paragraph or file of the inputs."""
-    from ..data import read_text
+    from ..io import read_text
     from ..errors import LanternError
 
     if split not in ("line", "paragraph", "file"):

@@ -82,28 +82,13 @@ def import_command(
 ) -> None:
     """Import GPT-2's files or an OpenAI .tiktoken rank file as a Lantern tokenizer."""
     from ..tokenizers.bpe import BPETokenizer
-    from ..tokenizers.formats import read_gpt2, read_tiktoken
-    from ..tokenizers.pretokenize import OPENAI_RANK_COUNTS, OPENAI_SPECIALS
 
     if (gpt2 is None) == (tiktoken is None):
         raise LanternError("give exactly one of --gpt2 ENCODER_JSON VOCAB_BPE or --tiktoken FILE")
     if gpt2 is not None:
-        order, merges, specials = read_gpt2(*gpt2)
-        tok = BPETokenizer(merges, "gpt2", specials, order)
+        tok = BPETokenizer.from_gpt2_files(*gpt2)
     else:
-        if pattern not in OPENAI_SPECIALS:
-            raise LanternError(f"--pattern must be gpt2, gpt4 or o200k, got {pattern!r}")
-        ranks = read_tiktoken(tiktoken)
-        if special:
-            specials = _parse_specials(special)
-        elif len(ranks) in OPENAI_RANK_COUNTS[pattern]:
-            specials = OPENAI_SPECIALS[pattern]
-        else:  # not one of OpenAI's files: <|endoftext|> right after the ranks
-            specials = {"<|endoftext|>": max(ranks.values()) + 1}
-        try:
-            tok = BPETokenizer.from_ranks(ranks, pattern, specials)
-        except ValueError as exc:
-            raise LanternError(f"{tiktoken}: {exc}") from None
+        tok = BPETokenizer.from_tiktoken_file(tiktoken, pattern, _parse_specials(special) if special else None)
     tok.save(out)
     typer.echo(f"imported {len(tok.merges):,} merges ({tok.vocab_size:,} ids, "
                f"{len(tok.special_tokens)} special tokens) -> {out}")
@@ -118,7 +103,7 @@ def encode_command(
 ) -> None:
     """Print the token ids of TEXT (or of --input FILE), separated by spaces."""
     from ..tokenizers import load_tokenizer
-    from ..tokenizers.pretokenize import iter_file_lines
+    from ..io import iter_lines
 
     if (text is None) == (input is None):
         raise LanternError("give either TEXT or --input FILE")
@@ -129,7 +114,7 @@ def encode_command(
         return
     if not hasattr(tokenizer, "encode_iterable"):
         raise LanternError(f"--input needs a BPE tokenizer; {tok} is kind {tokenizer.kind!r}")
-    ids = tokenizer.encode_iterable(iter_file_lines(input), **kwargs)
+    ids = tokenizer.encode_iterable(iter_lines(input), **kwargs)
     line: list[str] = []
     for i in ids:
         line.append(str(i))
@@ -184,7 +169,7 @@ def stats_command(
     """Compression of a text file: bytes/token, tokens/word, the most frequent and the longest tokens."""
     from collections import Counter
 
-    from ..data import read_text
+    from ..io import read_text
     from ..tokenizers import load_tokenizer
 
     tokenizer = load_tokenizer(tok)

@@ -104,36 +104,28 @@ def eval_command(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from ..data import TokenWindows, read_corpus, read_text, split_ids
-    from ..data.tokenfile import load_prepared
+    from ..data import TokenWindows
+    from ..data.splits import prepared_splits, validation_split
     from ..device import resolve_device
     from ..errors import LanternError
     from ..eval import evaluate_windows, token_byte_lengths
+    from ..io import read_text
     from ..runs import load_run
 
     if input and data:
         raise LanternError("give --input or --data, not both")
     dev = resolve_device(device or "auto")
     loaded = load_run(run, dev)
-    data_cfg, block_size = loaded.config.data, loaded.config.model.block_size
+    block_size = loaded.config.model.block_size
     if not 0 <= stride <= block_size:
         raise LanternError(f"--stride must be between 1 and block_size ({block_size}), or 0")
 
     if input is not None:
         source, scored = str(input), TokenWindows.from_text(loaded.tokenizer, read_text(input), str(input))
-    elif data is not None or data_cfg.data_dir:
-        directory = data or Path(data_cfg.data_dir)
-        _, scored, header = load_prepared(directory)
-        if header["vocab_size"] != loaded.tokenizer.vocab_size:
-            raise LanternError(f"{directory} was prepared with a different tokenizer "
-                               f"({header['vocab_size']} tokens, the model has {loaded.tokenizer.vocab_size})")
-        source = f"{directory} (validation split)"
-    elif data_cfg.val_input:
-        source = data_cfg.val_input
-        scored = TokenWindows.from_text(loaded.tokenizer, read_text(data_cfg.val_input), "validation")
+    elif data is not None:
+        source, scored = f"{data} (validation split)", prepared_splits(data, loaded.tokenizer)[2]
     else:
-        _, scored = split_ids(loaded.tokenizer.encode(read_corpus(data_cfg.input)), data_cfg.val_fraction)
-        source = "the run's validation split"
+        source, scored = validation_split(loaded.config, loaded.tokenizer)
     scored.check_fits(1)
     progress = Progress(TextColumn("[bold]scoring windows"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                         console=Console(stderr=True), disable=quiet, transient=True)

@@ -50,7 +50,7 @@ def train_command(
     from collections import Counter
 
     from ..classic.word2vec import Word2VecConfig, encode_corpus, sentences_from_text, train_word2vec
-    from ..data import read_text
+    from ..io import read_text
     from ..tokenizers.word import WordTokenizer
 
     cfg = Word2VecConfig(sg=sg, dim=dim, window=window, negative=negative, sample=sample, alpha=alpha,

@@ -19,9 +19,9 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from ..errors import LanternError
-from ..io import atomic_directory, write_json_atomic
+from ..io import atomic_directory, input_files, write_json_atomic
 from ..tokenizers import Tokenizer, load_tokenizer
-from ..tokenizers.pretokenize import DEFAULT_BATCH_CHARS, input_files, read_batches
+from ..tokenizers.pretokenize import DEFAULT_BATCH_CHARS, read_batches
 from .tokenfile import FORMAT_NAME, FORMAT_VERSION, HEADER, TOKENIZER, dtype_for
 
 EOT = "<|endoftext|>"

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import gzip
 from importlib import resources
 from pathlib import Path
 
 import torch
 
 from ..errors import LanternError
+from ..io import read_text
 
 BUNDLED_CORPUS = "tinyshakespeare.txt"
 
@@ -16,26 +16,6 @@ BUNDLED_CORPUS = "tinyshakespeare.txt"
 def bundled_corpus_path() -> Path:
     """Tiny Shakespeare (public domain), shipped inside the package: the default training text."""
     return Path(str(resources.files("lanternlm") / "assets" / BUNDLED_CORPUS))
-
-
-def read_text(path: str | Path) -> str:
-    """Read a UTF-8 text file (or .gz); missing, unreadable, non-UTF-8 and empty files are one-line errors."""
-    path = Path(path)
-    if not path.is_file():
-        raise LanternError(f"input file not found: {path}")
-    try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rt", encoding="utf-8") as fh:
-                text = fh.read()
-        else:
-            text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise LanternError(f"{path}: not UTF-8 text (bad byte at offset {exc.start})") from None
-    except (OSError, EOFError) as exc:
-        raise LanternError(f"{path}: cannot read ({exc})") from None
-    if not text.strip():
-        raise LanternError(f"{path}: the file is empty")
-    return text
 
 
 def read_corpus(paths: list[str]) -> str:

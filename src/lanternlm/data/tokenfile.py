@@ -12,7 +12,6 @@ A prepared data directory (written by `lantern prepare`, see `data/prepare.py`) 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 
 from ..errors import LanternError
+from ..io import read_versioned_json
 from .text import TokenWindows
 
 FORMAT_NAME = "lantern-tokens"
@@ -58,15 +58,7 @@ def read_header(data_dir: str | Path) -> dict[str, Any]:
     path = Path(data_dir) / HEADER
     if not path.is_file():
         raise LanternError(f"{data_dir}: not a prepared data directory (no {HEADER}; run `lantern prepare`)")
-    try:
-        header = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise LanternError(f"{path}: corrupted header") from None
-    if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
-        raise LanternError(f"{path}: not a Lantern token-data header")
-    if header.get("version") != FORMAT_VERSION:
-        raise LanternError(f"{path}: token-data format version {header.get('version')} is not supported")
-    return header
+    return read_versioned_json(path, FORMAT_NAME, FORMAT_VERSION, "token-data header")
 
 
 def load_prepared(data_dir: str | Path) -> tuple[TokenFile, TokenFile, dict[str, Any]]:

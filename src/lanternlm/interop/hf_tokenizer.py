@@ -13,15 +13,14 @@ from pathlib import Path
 from ..errors import LanternError
 from ..io import read_json, write_json_atomic, write_text_atomic
 from ..tokenizers import BPETokenizer, Tokenizer
-from ..tokenizers.formats import bytes_to_unicode, read_gpt2
+from ..tokenizers.formats import bytes_to_unicode
 from ..tokenizers.pretokenize import PATTERNS, pattern_name
 
 
 def read_hf_tokenizer(directory: Path) -> BPETokenizer | None:
     """The directory's byte-level BPE tokenizer, or None when it has none Lantern can read."""
     if (directory / "vocab.json").is_file() and (directory / "merges.txt").is_file():
-        byte_order, merges, specials = read_gpt2(directory / "vocab.json", directory / "merges.txt")
-        return BPETokenizer(merges, "gpt2", specials, byte_order)
+        return BPETokenizer.from_gpt2_files(directory / "vocab.json", directory / "merges.txt")
     path = directory / "tokenizer.json"
     if not path.is_file():
         return None

@@ -6,13 +6,12 @@ text for display, and their own `to_dict` payload. `load_tokenizer` picks the cl
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
 
 from ..errors import LanternError
-from ..io import write_json_atomic
+from ..io import read_versioned_json, write_json_atomic
 
 FORMAT_NAME = "lantern-tokenizer"
 FORMAT_VERSION = 1
@@ -87,16 +86,7 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
     path = Path(path)
     if path.is_dir():
         path = path / "tokenizer.json"
-    if not path.is_file():
-        raise LanternError(f"tokenizer file not found: {path}")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise LanternError(f"{path}: not a valid tokenizer file ({exc.__class__.__name__})") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
-        raise LanternError(f"{path}: not a Lantern tokenizer file")
-    if data.get("version") != FORMAT_VERSION:
-        raise LanternError(f"{path}: tokenizer format version {data.get('version')} is not supported")
+    data = read_versioned_json(path, FORMAT_NAME, FORMAT_VERSION, "tokenizer file")
     cls = _REGISTRY.get(data.get("kind"))
     if cls is None:
         raise LanternError(f"{path}: unknown tokenizer kind {data.get('kind')!r}")

@@ -22,8 +22,9 @@ from typing import Any, Collection, Iterable, Iterator, Literal
 
 from ..errors import LanternError
 from .base import Tokenizer
-from .formats import escape_bytes, unescape_bytes
-from .pretokenize import compiled, pattern_name, pattern_regex, safe_batches, split_specials
+from .formats import escape_bytes, read_gpt2, read_tiktoken, unescape_bytes
+from .pretokenize import (OPENAI_RANK_COUNTS, OPENAI_SPECIALS, compiled, pattern_name, pattern_regex, safe_batches,
+                          split_specials)
 
 AllowedSpecial = Collection[str] | Literal["all"]
 
@@ -111,6 +112,28 @@ class BPETokenizer(Tokenizer):
         if tok.ranks != ranks:
             raise LanternError("rank table: ranks are not consecutive (apart from special-token ids)")
         return tok
+
+    @classmethod
+    def from_tiktoken_file(cls, path, pattern: str = "gpt2",
+                           special_tokens: dict[str, int] | None = None) -> "BPETokenizer":
+        """An OpenAI `.tiktoken` rank file. Special tokens are not in the file: without `special_tokens`, OpenAI's
+        own for `pattern` when the file has one of their sizes, else `<|endoftext|>` right after the ranks."""
+        if pattern not in OPENAI_SPECIALS:
+            raise LanternError(f"pattern must be one of {', '.join(OPENAI_SPECIALS)}, got {pattern!r}")
+        ranks = read_tiktoken(path)
+        if special_tokens is None:
+            known = len(ranks) in OPENAI_RANK_COUNTS[pattern]
+            special_tokens = OPENAI_SPECIALS[pattern] if known else {"<|endoftext|>": max(ranks.values()) + 1}
+        try:
+            return cls.from_ranks(ranks, pattern, special_tokens)
+        except ValueError as exc:
+            raise LanternError(f"{path}: {exc}") from None
+
+    @classmethod
+    def from_gpt2_files(cls, encoder_json, vocab_bpe) -> "BPETokenizer":
+        """GPT-2's `encoder.json` + `vocab.bpe` (ids equal OpenAI's, `<|endoftext|>` included)."""
+        order, merges, specials = read_gpt2(encoder_json, vocab_bpe)
+        return cls(merges, "gpt2", specials, order)
 
     # ----------------------------------------------------------------- the Tokenizer contract
     @property

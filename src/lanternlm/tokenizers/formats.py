@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 
 from ..errors import LanternError
-from ..io import write_text_atomic
+from ..io import read_text, write_text_atomic
 
 _ESCAPE = re.compile(r"\\(\\|x[0-9a-f]{2})")
 
@@ -53,13 +53,7 @@ def bytes_to_unicode() -> dict[int, str]:
 
 
 def _read(path: str | Path) -> str:
-    path = Path(path)
-    if not path.is_file():
-        raise LanternError(f"file not found: {path}")
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LanternError(f"{path}: cannot read ({exc.__class__.__name__})") from None
+    return read_text(path, "file", allow_empty=True)
 
 
 def read_tiktoken(path: str | Path) -> dict[bytes, int]:

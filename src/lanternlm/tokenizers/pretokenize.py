@@ -17,7 +17,6 @@ any pattern can span such a cut, so encoding batch by batch gives exactly the id
 
 from __future__ import annotations
 
-import gzip
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -25,6 +24,7 @@ from typing import Iterable, Iterator
 import regex
 
 from ..errors import LanternError
+from ..io import input_files, iter_lines
 
 PATTERNS: dict[str, str] = {
     "gpt2": r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s""",
@@ -110,41 +110,8 @@ def safe_batches(lines: Iterable[str], batch_chars: int = DEFAULT_BATCH_CHARS) -
         yield "".join(buf)
 
 
-def iter_file_lines(path: str | Path) -> Iterator[str]:
-    """Lines of a UTF-8 .txt or .gz file, line endings kept as they are (`newline=""`), with one-line errors."""
-    path = Path(path)
-    if not path.is_file():
-        raise LanternError(f"input file not found: {path}")
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rt", encoding="utf-8", newline="") as fh:
-            yield from fh
-    except UnicodeDecodeError as exc:
-        raise LanternError(f"{path}: not UTF-8 text (bad byte near offset {exc.start})") from None
-    except (OSError, EOFError) as exc:
-        raise LanternError(f"{path}: cannot read ({exc})") from None
-
-
-def input_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Expand directories into their .txt/.gz files (sorted); keep files as given."""
-    files: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix in (".txt", ".gz"))
-            if not found:
-                raise LanternError(f"{p}: no .txt or .gz files in this directory")
-            files.extend(found)
-        elif not p.is_file():
-            raise LanternError(f"input file not found: {p}")
-        else:
-            files.append(p)
-    if not files:
-        raise LanternError("no input files given")
-    return files
-
-
 def read_batches(paths: Iterable[str | Path], batch_chars: int = DEFAULT_BATCH_CHARS) -> Iterator[tuple[int, str]]:
     """(file number, text batch) for every batch of every file; a file boundary is always a batch boundary."""
     for number, path in enumerate(input_files(paths)):
-        for batch in safe_batches(iter_file_lines(path), batch_chars):
+        for batch in safe_batches(iter_lines(path), batch_chars):
             yield number, batch

@@ -8,7 +8,6 @@ unpickling).
 
 from __future__ import annotations
 
-import json
 import random
 import shutil
 from pathlib import Path
@@ -18,7 +17,7 @@ import numpy as np
 import torch
 
 from ..errors import LanternError
-from ..io import atomic_directory, write_json_atomic
+from ..io import atomic_directory, read_json, write_json_atomic
 from ..runs import load_weights, save_weights
 
 PREFIX = "step-"
@@ -74,8 +73,8 @@ def best_checkpoint(folder: Path) -> Path | None:
     if not path.is_file():
         return None
     try:
-        return folder / json.loads(path.read_text(encoding="utf-8"))["checkpoint"]
-    except (json.JSONDecodeError, KeyError, TypeError):
+        return folder / read_json(path)["checkpoint"]
+    except (LanternError, KeyError, TypeError):  # a damaged marker only loses the "best" label
         return None
 
 

@@ -19,15 +19,15 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from ..config import RunConfig
-from ..data import TokenWindows, read_corpus, read_text, split_ids, window_sampler
-from ..data.tokenfile import load_prepared
+from ..data import TokenWindows, window_sampler
+from ..data.splits import load_splits
 from ..device import autocast, resolve_device, resolve_dtype
 from ..errors import LanternError
 from ..inspect.params import flops_per_token
 from ..io import write_text_atomic
 from ..models import build_model
 from ..runs import RunPaths, load_run_config, load_weights, save_weights
-from ..tokenizers import CharTokenizer, Tokenizer, load_tokenizer
+from ..tokenizers import Tokenizer, load_tokenizer
 from .checkpoint import list_checkpoints, load_checkpoint, mark_best, save_checkpoint
 from .distributed import DistContext, distributed_device, init_distributed, shutdown_distributed
 from .flops import compile_or_eager, peak_flops, peak_memory_mb
@@ -250,33 +250,8 @@ def wrap_for_training(model: torch.nn.Module, context: DistContext, device: torc
     return (compile_or_eager(wrapped) if compile_model else wrapped), ddp
 
 
-def _build_tokenizer(config: RunConfig, texts: list[str]) -> Tokenizer:
-    if config.data.tokenizer == "char":
-        return CharTokenizer.train("".join(texts))
-    return load_tokenizer(config.data.tokenizer)
-
-
-def _encode_splits(config: RunConfig, tokenizer: Tokenizer, text: str, val_text: str | None):
-    if val_text is None:
-        return split_ids(tokenizer.encode(text), config.data.val_fraction)
-    return (TokenWindows.from_text(tokenizer, text, "train"),
-            TokenWindows.from_text(tokenizer, val_text, "validation"))
-
-
 def _load_data(config: RunConfig, tokenizer: Tokenizer | None) -> tuple[Tokenizer, TokenWindows, TokenWindows]:
-    """Tokenizer and train/val windows: from a prepared data directory, or by tokenizing the input text."""
-    if config.data.data_dir:
-        train_data, val_data, header = load_prepared(config.data.data_dir)
-        data_tokenizer = load_tokenizer(Path(config.data.data_dir) / "tokenizer.json")
-        if tokenizer is not None and tokenizer.vocab_size != data_tokenizer.vocab_size:
-            raise LanternError(f"{config.data.data_dir} was prepared with a {data_tokenizer.vocab_size}-token "
-                               f"tokenizer but the model uses {tokenizer.vocab_size} tokens")
-        tokenizer = tokenizer or data_tokenizer
-    else:
-        text = read_corpus(config.data.input)
-        val_text = read_text(config.data.val_input) if config.data.val_input else None
-        tokenizer = tokenizer or _build_tokenizer(config, [text] + ([val_text] if val_text else []))
-        train_data, val_data = _encode_splits(config, tokenizer, text, val_text)
+    tokenizer, train_data, val_data = load_splits(config, tokenizer)
     for data in (train_data, val_data):
         data.check_fits(config.model.block_size)
     return tokenizer, train_data, val_data

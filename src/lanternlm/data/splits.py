@@ -1,0 +1,60 @@
+"""Which tokens a run trains on and which it is judged on: the train / validation split of a run's data.
+
+Three sources, in this order: a `lantern prepare`d token directory (`data.data_dir`, memory-mapped); a
+separate validation file (`data.val_input`); else the last `data.val_fraction` of the training text. The
+trainer and `lantern eval` both ask here, so a run is always scored on the split it held out.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..config import RunConfig
+from ..errors import LanternError
+from ..io import read_text
+from ..tokenizers import CharTokenizer, Tokenizer, load_tokenizer
+from .text import TokenWindows, read_corpus, split_ids
+from .tokenfile import load_prepared
+
+
+def run_tokenizer(config: RunConfig, texts: list[str]) -> Tokenizer:
+    """The tokenizer `data.tokenizer` names: "char" builds one from the text, anything else is a file."""
+    if config.data.tokenizer == "char":
+        return CharTokenizer.train("".join(texts))
+    return load_tokenizer(config.data.tokenizer)
+
+
+def prepared_splits(data_dir: str | Path, tokenizer: Tokenizer | None = None):
+    """(tokenizer, train, val) of a prepared directory; `tokenizer`, when given, must match its vocabulary."""
+    train_data, val_data, _ = load_prepared(data_dir)
+    data_tokenizer = load_tokenizer(Path(data_dir) / "tokenizer.json")
+    if tokenizer is not None and tokenizer.vocab_size != data_tokenizer.vocab_size:
+        raise LanternError(f"{data_dir} was prepared with a {data_tokenizer.vocab_size}-token tokenizer but the "
+                           f"model uses {tokenizer.vocab_size} tokens")
+    return tokenizer or data_tokenizer, train_data, val_data
+
+
+def load_splits(config: RunConfig, tokenizer: Tokenizer | None = None) -> tuple[Tokenizer, TokenWindows, TokenWindows]:
+    """Tokenizer and train/validation windows of a run (the tokenizer is built or loaded when not given)."""
+    if config.data.data_dir:
+        tokenizer, train_data, val_data = prepared_splits(config.data.data_dir, tokenizer)
+    else:
+        text = read_corpus(config.data.input)
+        val_text = read_text(config.data.val_input) if config.data.val_input else None
+        tokenizer = tokenizer or run_tokenizer(config, [text] + ([val_text] if val_text else []))
+        if val_text is None:
+            train_data, val_data = split_ids(tokenizer.encode(text), config.data.val_fraction)
+        else:
+            train_data = TokenWindows.from_text(tokenizer, text, "train")
+            val_data = TokenWindows.from_text(tokenizer, val_text, "validation")
+    return tokenizer, train_data, val_data
+
+
+def validation_split(config: RunConfig, tokenizer: Tokenizer) -> tuple[str, TokenWindows]:
+    """(a description of the source, the validation windows) a run held out, tokenized with its tokenizer."""
+    if config.data.data_dir:
+        return f"{config.data.data_dir} (validation split)", prepared_splits(config.data.data_dir, tokenizer)[2]
+    if config.data.val_input:
+        return config.data.val_input, TokenWindows.from_text(tokenizer, read_text(config.data.val_input), "validation")
+    return "the run's validation split", split_ids(tokenizer.encode(read_corpus(config.data.input)),
+                                                   config.data.val_fraction)[1]
