@@ -47,8 +47,8 @@ def hf_generate(model, prompt: torch.Tensor, new_tokens: int, use_cache: bool = 
 def ours_generate(engine: Engine, prompt: torch.Tensor, new_tokens: int, use_cache: bool = True) -> list[list[int]]:
     config = GenerationConfig(max_new_tokens=new_tokens, temperature=0, stop_tokens=(), use_cache=use_cache)
     rows = [[] for _ in range(prompt.size(0))]
-    for ids in engine.stream_batch_ids(prompt.tolist(), config):
-        for row, token in zip(rows, ids.tolist()):
+    for step in engine.steps(prompt.tolist(), config):
+        for row, token in zip(rows, step.ids.tolist()):
             row.append(token)
     return rows
 

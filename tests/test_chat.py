@@ -7,8 +7,7 @@ import sys
 import pytest
 
 from lanternlm.errors import LanternError
-from lanternlm.generate.chat import (CHATML, IM_END, IM_START, PLAIN, fit_to_context, render, stop_for,
-                                     template_for)
+from lanternlm.generate.chat import CHATML, IM_END, IM_START, PLAIN, chat_prompt, fit_to_context, render, template_for
 from lanternlm.tokenizers import BPETokenizer, CharTokenizer
 
 CONVERSATION = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
@@ -33,7 +32,8 @@ def test_chatml_text_and_special_ids(bpe):
                          "<|im_start|>assistant\n")
     assert chat.ids.count(256) == 5 and chat.ids.count(257) == 4  # each marker is one special token
     assert bpe.decode(chat.ids) == chat.text
-    assert stop_for(bpe, CHATML) == {"stop_tokens": (257,), "stop": ()}
+    prompt = chat_prompt(CONVERSATION, bpe, block_size=1000, max_new_tokens=10)
+    assert prompt.ids == chat.ids and prompt.stop == () and prompt.stop_tokens == (257,)  # no end-of-text token
 
 
 def test_assistant_mask_covers_exactly_the_reply_and_its_end_marker(bpe):
@@ -53,7 +53,8 @@ def test_plain_spelling_for_tokenizers_without_the_markers(chars):
     chat = render(CONVERSATION, chars)
     assert chat.text == "SYSTEM:\nBe brief.\n\nUSER:\nHi\n\nASSISTANT:\nHello.\n\nUSER:\nBye\n\nASSISTANT:\n"
     assert chars.decode([i for i, m in zip(chat.ids, chat.assistant_mask) if m]) == "Hello.\n\n"
-    assert stop_for(chars, PLAIN) == {"stop": ("\n\n",)}
+    prompt = chat_prompt(CONVERSATION, chars, block_size=1000, max_new_tokens=10)
+    assert prompt.ids == chat.ids and prompt.stop == ("\n\n",) and prompt.stop_tokens == ()
 
 
 def test_bad_conversations(chars):

@@ -11,7 +11,7 @@ from conftest import perturbed_model
 from lanternlm.config import ModelConfig
 from lanternlm.errors import LanternError
 from lanternlm.generate import Engine, GenerationConfig
-from lanternlm.generate.beam import beam_search
+from lanternlm.generate.beam import BeamSearch
 from lanternlm.generate.decoder import Decoder
 from lanternlm.generate.streaming import TextStream
 from lanternlm.models import build_model
@@ -83,7 +83,7 @@ def test_batched_prompts_of_different_lengths_equal_one_by_one():
     prompts = ["a", "hello", "abcdefghij", "ponm"]
     batched = engine.generate_batch(prompts, 15, temperature=0)
     assert batched == [engine.generate(p, 15, temperature=0) for p in prompts]
-    assert engine.stats.new_tokens == 15  # the stats of the last call (one prompt)
+    assert len(set(batched)) > 1  # the rows really differ, so a mix-up between them would show
 
 
 def test_sampling_is_seeded_and_penalties_change_output():
@@ -93,6 +93,7 @@ def test_sampling_is_seeded_and_penalties_change_output():
     assert a != engine.generate("abc", 30, temperature=1.0, seed=8, top_p=0.9)
     greedy = engine.generate("abc", 30, temperature=0)
     penalised = engine.generate("abc", 30, temperature=0, repetition_penalty=5.0)
+    assert penalised != greedy
     assert len(set(penalised)) > len(set(greedy))  # θ pushes away from already-seen characters
 
 
@@ -103,8 +104,8 @@ def test_stop_sequences_and_tokens():
     cut = engine.generate("abc", 40, temperature=0, stop=(stop,))
     assert cut == free[: free.index(stop)]
     token = free[6]
-    ids = list(engine.stream_ids(TOKENIZER.encode("abc"), temperature=0, max_new_tokens=40,
-                                 stop_tokens=(TOKENIZER.encode(token)[0],)))
+    config = engine.settings(temperature=0, max_new_tokens=40, stop_tokens=(TOKENIZER.encode(token)[0],))
+    ids = [int(step.ids[0]) for step in engine.steps([TOKENIZER.encode("abc")], config)]
     assert TOKENIZER.decode(ids) == free[: free.index(token)]
 
 
@@ -120,12 +121,23 @@ def test_text_stream_holds_back_a_split_stop_sequence_and_partial_utf8():
     assert [stream.push(i) for i in bpe.encode("é!")] == ["", "é", "!"]
 
 
+def beam_search(model, prompt, num_beams, max_new_tokens, length_penalty=1.0, stop_tokens=(), use_cache=True):
+    """Drive the BeamSearch chooser over a Decoder by hand (what Engine.steps does) for one prompt."""
+    config = GenerationConfig(num_beams=num_beams, max_new_tokens=max_new_tokens, length_penalty=length_penalty)
+    chooser, decoder = BeamSearch(1, config, stop_tokens), Decoder(model, use_cache=use_cache)
+    with torch.no_grad():
+        logits = decoder.prefill(chooser.decoder_rows([prompt]))
+        while not (choice := chooser.choose(logits, decoder.in_prompt)).done:
+            decoder.reorder(choice.reorder)
+            logits = decoder.step(choice.next_ids)
+    return chooser.groups[0].best()
+
+
 def test_beam_search_with_one_beam_is_greedy():
-    engine = Engine(make_model(), TOKENIZER)
-    assert engine.generate("abc", 20, num_beams=1, temperature=0) == engine.generate("abc", 20, num_beams=1,
-                                                                                      temperature=0)
-    ids = beam_search(Decoder(engine.model), TOKENIZER.encode("abc"), 1, 20)
-    assert TOKENIZER.decode(ids) == engine.generate("abc", 20, temperature=0)
+    engine = Engine(make_model(seed=0, position="rope"), TOKENIZER)
+    greedy = engine.generate("abc", 20, temperature=0)
+    assert len(set(greedy)) > 2  # not a degenerate repetition
+    assert TOKENIZER.decode(beam_search(engine.model, TOKENIZER.encode("abc"), 1, 20)) == greedy
 
 
 def sequence_logprob(model, prompt, continuation):
@@ -145,29 +157,46 @@ def test_beam_search_is_exhaustive_when_beams_cover_every_prefix():
     prompt = [0, 1]
     best = max(itertools.product(range(4), repeat=3), key=lambda c: sequence_logprob(model, prompt, list(c)))
     greedy = Engine(model, tok).generate("ab", 3, temperature=0)
-    with torch.no_grad():
-        found = beam_search(Decoder(model), prompt, num_beams=16, max_new_tokens=3)
-        assert found == list(best)
-        assert sequence_logprob(model, prompt, found) >= sequence_logprob(model, prompt, tok.encode(greedy))
-        assert beam_search(Decoder(model, use_cache=False), prompt, 16, 3) == found
+    found = beam_search(model, prompt, num_beams=16, max_new_tokens=3)
+    assert found == list(best)
+    assert sequence_logprob(model, prompt, found) >= sequence_logprob(model, prompt, tok.encode(greedy))
+    assert beam_search(model, prompt, 16, 3, use_cache=False) == found
 
 
-def test_beam_length_penalty_and_stop_token():
-    model = make_model(seed=2)
-    prompt = TOKENIZER.encode("abc")
+def exhaustive_best(model, prompt, vocab, max_new_tokens, stop, length_penalty):
+    """Brute force: every hypothesis (ended by the stop token, or max_new_tokens long without it) scored by
+    log p / length ** length_penalty."""
+    hypotheses = []
+    for n in range(1, max_new_tokens + 1):
+        for seq in itertools.product(range(vocab), repeat=n):
+            if stop not in seq[:-1] and (seq[-1] == stop or n == max_new_tokens):
+                hypotheses.append(list(seq))
+    return max(hypotheses, key=lambda s: sequence_logprob(model, prompt, s) / len(s) ** length_penalty)
+
+
+def test_beam_length_penalty_ranks_finished_hypotheses_by_normalised_score():
+    """With beams covering every prefix (V^2 = 16 beams, 3 tokens), the result is the best of all hypotheses
+    under the length penalty, and a stop token + length penalty really change which one wins."""
+    torch.manual_seed(5)
+    model = build_model(ModelConfig(vocab_size=4, block_size=16, n_layer=1, n_head=2, n_embd=16)).eval()
     with torch.no_grad():
-        plain = beam_search(Decoder(model), prompt, num_beams=4, max_new_tokens=8)
-        stop = plain[2]  # a token the best beam uses: some hypotheses now finish early
-        short = beam_search(Decoder(model), prompt, 4, 8, length_penalty=0.0, stop_tokens=(stop,))
-        long = beam_search(Decoder(model), prompt, 4, 8, length_penalty=5.0, stop_tokens=(stop,))
-    assert len(short) <= len(long)
-    assert short[-1] == stop or len(short) == 8
+        for p in model.parameters():
+            p.add_(torch.randn_like(p))
+    prompt, changed = [0, 1], False
+    for stop in range(4):
+        found = {lp: beam_search(model, prompt, 16, 3, length_penalty=lp, stop_tokens=(stop,)) for lp in (0.0, 5.0)}
+        for lp, seq in found.items():
+            assert seq == exhaustive_best(model, prompt, 4, 3, stop, lp)
+        changed |= len(found[0.0]) < len(found[5.0])  # 0 prefers short sums; 5 rewards length
+    assert changed
 
 
 def test_stats_report_time_to_first_token_and_throughput():
     engine = Engine(make_model(), TOKENIZER)
-    engine.generate("abc", 20, temperature=0)
-    stats = engine.stats
+    pieces = engine.stream("abc", 20, temperature=0)
+    assert pieces.stats.new_tokens == 0
+    assert len("".join(pieces)) == 20
+    stats = pieces.stats
     assert stats.new_tokens == 20 and stats.prompt_tokens == 3
     assert 0 < stats.time_to_first_token <= stats.total_time
     assert math.isfinite(stats.tokens_per_sec) and stats.tokens_per_sec > 0
@@ -184,12 +213,31 @@ def test_bad_input_is_a_one_line_error(prompt, options, message):
         engine.generate(prompt, **{"max_new_tokens": 5, **options})
 
 
-def test_generation_config_is_validated_once_for_every_entry_point():
+def test_bad_settings_are_refused_at_every_python_entry_point():
     engine = Engine(make_model(), TOKENIZER)
     with pytest.raises(LanternError, match="top_p"):
         engine.generate_batch(["abc"], 5, config=GenerationConfig(top_p=2.0))
     with pytest.raises(LanternError, match="empty"):
         engine.generate_batch(["abc", ""], 5)
+    with pytest.raises(LanternError, match="top_k"):
+        engine.stream("abc", 5, top_k=-2)
+    for bad in (dict(temperature=float("nan")), dict(temperature=float("inf")), dict(num_beams=10_000),
+                dict(seed=2**64), dict(max_new_tokens=10**23), dict(frequency_penalty=float("inf"))):
+        with pytest.raises(LanternError):
+            engine.generate("abc", **bad)
+
+
+def test_settings_are_validated_exactly_once_per_python_call(monkeypatch):
+    calls = []
+    original = GenerationConfig.validate
+    monkeypatch.setattr(GenerationConfig, "validate", lambda self: calls.append(1) or original(self))
+    engine = Engine(make_model(), TOKENIZER)
+    engine.generate("abc", 5, temperature=0)
+    assert len(calls) == 1
+    engine.generate_batch(["abc", "de"], 5, num_beams=2)
+    assert len(calls) == 2
+    "".join(engine.stream("abc", 5))
+    assert len(calls) == 3
 
 
 def hf_pair(tmp_path, hf_model):
@@ -227,10 +275,10 @@ def test_greedy_parity_with_transformers_generate(tmp_path, family):
             out = hf_model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False, max_new_tokens=30,
                                     pad_token_id=0)
             expected.append(out[0, len(prompt):].tolist())
-            assert list(engine.stream_ids(prompt, config)) == expected[-1]
+            assert [int(step.ids[0]) for step in engine.steps([prompt], config)] == expected[-1]
     rows = [[] for _ in prompts]  # the same prompts as one ragged batch
-    for step in engine.stream_batch_ids(prompts, config):
-        for row, token in zip(rows, step.tolist()):
+    for step in engine.steps(prompts, config):
+        for row, token in zip(rows, step.ids.tolist()):
             if token >= 0:
                 row.append(token)
     assert rows == expected

@@ -14,7 +14,7 @@ from lanternlm.config import ACTIVATION_NAMES, ModelConfig, RunConfig, apply_ove
 from lanternlm.data.text import bundled_corpus_path
 from lanternlm.errors import LanternError
 from lanternlm.models import build_model
-from lanternlm.nn import (FeedForward, GroupedQueryAttention, KVCache, MoEFeedForward, RMSNorm, RotaryEmbedding,
+from lanternlm.nn import (FeedForward, GroupedQueryAttention, MoEFeedForward, RMSNorm, RotaryEmbedding,
                           SinusoidalPositionalEncoding, alibi_bias, alibi_slopes)
 from lanternlm.runs import load_weights, save_weights
 from lanternlm.tokenizers import CharTokenizer

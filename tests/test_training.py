@@ -1,6 +1,4 @@
-import json
 import math
-import os
 import signal
 import subprocess
 import sys
@@ -9,10 +7,10 @@ import time
 import pytest
 
 from conftest import TINY_OVERRIDES, subprocess_env
-from lanternlm.config import TrainConfig, resolve_config
+from lanternlm.config import TrainConfig
 from lanternlm.generate import Engine
 from lanternlm.runs import load_run
-from lanternlm.train import learning_rate_at, train
+from lanternlm.train import learning_rate_at
 from lanternlm.train.checkpoint import list_checkpoints
 from lanternlm.train.metrics import read_metrics
 
@@ -45,10 +43,19 @@ def test_same_seed_same_sample(tiny_run):
 
 
 def test_long_prompt_keeps_last_block(tiny_run):
+    """A prompt longer than the context keeps its last block_size tokens: the model sees exactly those."""
+    from lanternlm.generate.decoder import Decoder
+
     run = load_run(tiny_run)
     engine = Engine(run.model, run.tokenizer)
-    text = engine.generate("To be or not to be " * 20, 5, temperature=0)  # 400 chars > block_size 32
-    assert len(text) == 5
+    block = run.config.model.block_size
+    prompt = "To be or not to be, " * 20 + "ROMEO:"  # 406 chars > block_size 32
+    ids = run.tokenizer.encode(prompt)
+    decoder = Decoder(run.model)
+    decoder.prefill([ids])
+    assert decoder.tokens[0].tolist() == ids[-block:]
+    text = engine.generate(prompt, 5, temperature=0)
+    assert len(text) == 5 and text == engine.generate(prompt[-block:], 5, temperature=0)
 
 
 @pytest.mark.slow

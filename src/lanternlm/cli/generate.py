@@ -27,24 +27,19 @@ def load_engine(run: Path, device: Optional[str]):
     from ..generate import Engine
     from ..runs import load_run
 
-    dev = resolve_device(device or "auto")
-    loaded = load_run(run, dev)
-    return Engine(loaded.model, loaded.tokenizer, dev)
+    loaded = load_run(run, resolve_device(device or "auto"))
+    return Engine(loaded.model, loaded.tokenizer)
 
 
-def stream_to_terminal(run, prompt: str, max_new_tokens: int, temperature: float, top_k: int,
-                       seed: Optional[int], device=None, config=None) -> None:
-    from ..generate import Engine
-
-    engine = Engine(run.model, run.tokenizer, device or next(run.model.parameters()).device)
-    overrides = {} if config else dict(temperature=temperature, top_k=top_k, seed=seed)
-    pieces = engine.stream(prompt, max_new_tokens, config=config, **overrides)  # validates before printing
+def stream_to_terminal(engine, prompt: str, config) -> None:
+    """Print the prompt, then the continuation as it is generated, then the statistics (config validated)."""
+    pieces = engine.stream_text(engine.encode_prompt(prompt), config)
     sys.stdout.write(prompt)
     for piece in pieces:
         sys.stdout.write(piece)
         sys.stdout.flush()
     sys.stdout.write("\n")
-    print(f"[{engine.stats.summary()}]", file=sys.stderr)
+    print(f"[{pieces.stats.summary()}]", file=sys.stderr)
 
 
 @app.command("sample")
@@ -67,16 +62,13 @@ def sample_command(
     device: Optional[str] = DEVICE,
 ) -> None:
     """Generate text from a trained model, streaming it to the terminal."""
-    from ..device import resolve_device
     from ..generate import GenerationConfig
-    from ..runs import load_run
 
     config = GenerationConfig(max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
                               min_p=min_p, repetition_penalty=repetition_penalty, presence_penalty=presence_penalty,
                               frequency_penalty=frequency_penalty, num_beams=num_beams, length_penalty=length_penalty,
                               stop=tuple(stop), seed=seed, use_cache=not no_cache).validate()
-    dev = resolve_device(device or "auto")
-    stream_to_terminal(load_run(run, dev), prompt, max_new_tokens, temperature, top_k, seed, dev, config)
+    stream_to_terminal(load_engine(run, device), prompt, config)
 
 
 @app.command("next")
@@ -92,8 +84,6 @@ def next_command(
 
     if top <= 0:
         raise LanternError(f"--top must be positive, got {top}")
-    if temperature <= 0:
-        raise LanternError(f"--temperature must be > 0 to show a distribution, got {temperature}")
     engine = load_engine(run, device)
     probs = engine.next_token_distribution(prompt, temperature)
     values, ids = probs.topk(min(top, probs.numel()))
@@ -137,14 +127,11 @@ def chat_command(
 
     from ..errors import LanternError
     from ..generate import GenerationConfig
-    from ..generate.chat import fit_to_context, stop_for, template_for
+    from ..generate.chat import chat_prompt
 
     config = GenerationConfig(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
                               repetition_penalty=repetition_penalty, seed=seed).validate()
     engine = load_engine(run, device)
-    template = template_for(engine.tokenizer)
-    config = replace(config, **stop_for(engine.tokenizer, template))
-    budget = max(engine.block_size - max_new_tokens, engine.block_size // 2)  # room left for the reply
     interactive = sys.stdin.isatty()  # piped input: no "you>" prompts in the output
     history: list[dict[str, str]] = []
     print(f"chatting with {run} ({CHAT_HELP})", file=sys.stderr)
@@ -164,11 +151,12 @@ def chat_command(
         messages = ([{"role": "system", "content": system}] if system else []) + history
         messages.append({"role": "user", "content": line})
         try:
-            prompt_ids = fit_to_context(messages, engine.tokenizer, budget, template)
-            turn_config = replace(config, seed=None if seed is None else seed + turn)
+            prompt = chat_prompt(messages, engine.tokenizer, engine.block_size, max_new_tokens)
+            turn_config = prompt.settings(replace(config, seed=None if seed is None else seed + turn))
+            pieces = engine.stream_text(prompt.ids, turn_config)
             sys.stdout.write("assistant> ")
             reply = ""
-            for piece in engine.stream_text(prompt_ids, turn_config):
+            for piece in pieces:
                 reply += piece
                 sys.stdout.write(piece)
                 sys.stdout.flush()
@@ -176,5 +164,5 @@ def chat_command(
             print(f"\nerror: {exc}", file=sys.stderr)
             continue
         sys.stdout.write("\n")
-        print(f"[{engine.stats.summary()}]", file=sys.stderr)
+        print(f"[{pieces.stats.summary()}]", file=sys.stderr)
         history += [messages[-1], {"role": "assistant", "content": reply}]

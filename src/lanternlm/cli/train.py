@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 
+from ..errors import LanternError
 from .app import app
 from .options import DEVICE, SET_OPTION
 
@@ -50,7 +51,7 @@ def train_command(
         cli_overrides.append(f"train.device={device}")
     if resume:
         if preset or config or init_from:
-            raise typer.BadParameter("--resume continues a run with its own config; drop --preset/--config/--init-from")
+            raise LanternError("--resume continues a run with its own config; drop --preset/--config/--init-from")
         run_config = apply_overrides(load_run_config(out), cli_overrides).validate()
     else:
         run_config = resolve_config(preset, str(config) if config else None, cli_overrides)
@@ -69,14 +70,16 @@ def quickstart_command(
     Running it again continues the run in --out (finishing at once if it is complete) unless --fresh.
     """
     from ..config import resolve_config
+    from ..generate import Engine, GenerationConfig
     from ..runs import RunPaths, load_run, load_run_config
     from ..train import train
     from .generate import stream_to_terminal
 
+    sample_config = GenerationConfig(max_new_tokens=max_new_tokens, temperature=0.8, seed=seed).validate()
     paths = RunPaths(out)
     if fresh and paths.root.exists():
         if not paths.config.exists():
-            raise typer.BadParameter(f"{out} exists but is not a Lantern run; refusing to delete it")
+            raise LanternError(f"{out} exists but is not a Lantern run; refusing to delete it")
         shutil.rmtree(paths.root)
     existing = paths.checkpoints.exists()
     config = load_run_config(out) if existing else resolve_config(QUICKSTART_PRESET)
@@ -84,7 +87,7 @@ def quickstart_command(
     _print_result(train(config, out, resume=existing))
     run = load_run(out)
     typer.echo(f"\n--- sample ({max_new_tokens} characters, temperature 0.8, seed {seed}) ---")
-    stream_to_terminal(run, "\n", max_new_tokens, temperature=0.8, top_k=0, seed=seed)
+    stream_to_terminal(Engine(run.model, run.tokenizer), "\n", sample_config)
 
 
 @app.command("eval")

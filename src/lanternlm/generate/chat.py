@@ -16,10 +16,11 @@ fine-tuning puts the loss on those tokens only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..errors import LanternError
 from ..tokenizers import Tokenizer
+from .config import GenerationConfig
 
 ROLES = ("system", "user", "assistant")
 IM_START, IM_END = "<|im_start|>", "<|im_end|>"
@@ -65,56 +66,113 @@ def encode_with_specials(tokenizer: Tokenizer, text: str) -> list[int]:
     return ids
 
 
-def render(messages: list[dict[str, str]], tokenizer: Tokenizer, template: ChatTemplate | None = None,
-           add_generation_prompt: bool = True) -> RenderedChat:
-    """Messages ({"role", "content"} dicts; an optional system message first) -> ids, assistant mask, text.
+class _Renderer:
+    """Accumulates pieces of a rendered conversation: their ids, assistant mask and text."""
+
+    def __init__(self, tokenizer: Tokenizer) -> None:
+        self.tokenizer = tokenizer
+        self.ids: list[int] = []
+        self.mask: list[bool] = []
+        self.text = ""
+
+    def add(self, piece: str, is_assistant: bool, markers: bool) -> None:
+        new = encode_with_specials(self.tokenizer, piece) if markers else self.tokenizer.encode(piece)
+        self.ids.extend(new)
+        self.mask.extend([is_assistant] * len(new))
+        self.text += piece
+
+    def done(self) -> RenderedChat:
+        return RenderedChat(self.ids, self.mask, self.text)
+
+
+def render_turn(message: dict[str, str], tokenizer: Tokenizer, template: ChatTemplate) -> RenderedChat:
+    """One message: header, content, end-of-turn marker (and separator). Turns are rendered independently, so a
+    conversation is the concatenation of its turns (then the assistant header when a reply is wanted).
 
     User content is encoded as ordinary text: a user typing "<|im_end|>" gets characters, not the marker."""
-    template = template or template_for(tokenizer)
-    ids: list[int] = []
-    mask: list[bool] = []
-    text = ""
+    role, content = message["role"], message["content"]
+    assistant = role == "assistant"
+    out = _Renderer(tokenizer)
+    out.add(template.header_for(role), False, True)
+    if content:
+        out.add(content, assistant, False)
+    out.add(template.end, assistant, True)
+    if template.separator:
+        out.add(template.separator, False, True)
+    return out.done()
 
-    def add(piece: str, is_assistant: bool, markers: bool) -> None:
-        nonlocal text
-        new = encode_with_specials(tokenizer, piece) if markers else tokenizer.encode(piece)
-        ids.extend(new)
-        mask.extend([is_assistant] * len(new))
-        text += piece
 
+def check_messages(messages: list[dict[str, str]]) -> None:
+    """Each message a {"role", "content"} dict with a known role and text; only the first may be "system"."""
     for i, message in enumerate(messages):
-        role, content = message.get("role"), message.get("content")
-        if role not in ROLES or not isinstance(content, str):
+        if not isinstance(message, dict) or message.get("role") not in ROLES \
+                or not isinstance(message.get("content"), str):
             raise LanternError(f"message {i}: needs a role in {ROLES} and text content, got {message!r}")
-        if role == "system" and i:
+        if message["role"] == "system" and i:
             raise LanternError("only the first message may be the system prompt")
-        assistant = role == "assistant"
-        add(template.header_for(role), False, True)
-        if content:
-            add(content, assistant, False)
-        add(template.end, assistant, True)
-        if template.separator:
-            add(template.separator, False, True)
+
+
+def render(messages: list[dict[str, str]], tokenizer: Tokenizer, template: ChatTemplate | None = None,
+           add_generation_prompt: bool = True) -> RenderedChat:
+    """Messages ({"role", "content"} dicts; an optional system message first) -> ids, assistant mask, text."""
+    check_messages(messages)
+    template = template or template_for(tokenizer)
+    turns = [render_turn(m, tokenizer, template) for m in messages]
     if add_generation_prompt:
-        add(template.header_for("assistant"), False, True)
-    return RenderedChat(ids, mask, text)
+        turns.append(_generation_prompt(tokenizer, template))
+    return RenderedChat([i for t in turns for i in t.ids], [b for t in turns for b in t.assistant_mask],
+                        "".join(t.text for t in turns))
 
 
-def stop_for(tokenizer: Tokenizer, template: ChatTemplate) -> dict:
-    """Generation options that end the assistant's turn: the end marker as a stop token or stop sequence."""
-    if template.end in tokenizer.special_tokens:
-        return {"stop_tokens": (tokenizer.special_tokens[template.end],), "stop": ()}
-    return {"stop": (template.end,)}
+def _generation_prompt(tokenizer: Tokenizer, template: ChatTemplate) -> RenderedChat:
+    out = _Renderer(tokenizer)
+    out.add(template.header_for("assistant"), False, True)
+    return out.done()
 
 
 def fit_to_context(messages: list[dict[str, str]], tokenizer: Tokenizer, budget: int,
                    template: ChatTemplate | None = None) -> list[int]:
     """Prompt ids of at most `budget` tokens: drop the oldest turns (never the system prompt) until it fits,
-    and if the newest turn alone is still too long, keep its last `budget` tokens."""
-    system = [m for m in messages[:1] if m.get("role") == "system"]
-    turns = messages[len(system):]
-    while True:
-        ids = render(system + turns, tokenizer, template).ids
-        if len(ids) <= budget or len(turns) <= 1:
-            return ids[-budget:]
-        turns = turns[1:]
+    and if the newest turn alone is still too long, keep its last `budget` tokens. Each turn is encoded once,
+    so a long history costs time linear in its length."""
+    check_messages(messages)
+    template = template or template_for(tokenizer)
+    system = [render_turn(m, tokenizer, template).ids for m in messages[:1] if m["role"] == "system"]
+    turns = [render_turn(m, tokenizer, template).ids for m in messages[len(system):]]
+    tail = _generation_prompt(tokenizer, template).ids
+    fixed = sum(map(len, system)) + len(tail)
+    kept = sum(map(len, turns))
+    first = 0
+    while fixed + kept > budget and first < len(turns) - 1:  # drop the oldest turn
+        kept -= len(turns[first])
+        first += 1
+    ids = [i for part in system + turns[first:] + [tail] for i in part]
+    return ids[-budget:]
+
+
+@dataclass
+class ChatPrompt:
+    """A conversation ready for the engine: the prompt ids, and what ends the assistant's turn."""
+
+    ids: list[int]
+    stop: tuple[str, ...]  # stop sequences (the end marker spelled in text, for tokenizers without it)
+    stop_tokens: tuple[int, ...]  # the end marker as a token, and the tokenizer's end-of-text token
+
+    def settings(self, config: GenerationConfig) -> GenerationConfig:
+        """`config` with this turn's stops added (config was validated where it entered)."""
+        return replace(config, stop=config.stop + self.stop, stop_tokens=self.stop_tokens)
+
+
+def chat_prompt(messages: list[dict[str, str]], tokenizer: Tokenizer, block_size: int, max_new_tokens: int,
+                max_prompt_tokens: int | None = None) -> ChatPrompt:
+    """The one chat path (the CLI REPL and /v1/chat/completions): messages -> prompt ids that leave room for a
+    reply of max_new_tokens (but at least half the context is history), and the stops that end the turn."""
+    template = template_for(tokenizer)
+    budget = max(block_size - max_new_tokens, block_size // 2)
+    if max_prompt_tokens is not None:
+        budget = min(budget, max_prompt_tokens)
+    ids = fit_to_context(messages, tokenizer, budget, template)
+    eot = () if tokenizer.eot_id is None else (tokenizer.eot_id,)
+    if template.end in tokenizer.special_tokens:
+        return ChatPrompt(ids, (), (tokenizer.special_tokens[template.end],) + eot)
+    return ChatPrompt(ids, (template.end,), eot)

@@ -1,10 +1,18 @@
-"""Every knob of one generation call, in one validated dataclass (bad values are one-line LanternErrors)."""
+"""Every knob of one generation call, in one dataclass, validated once where it enters (bad values are
+one-line LanternErrors): the CLI, an HTTP request or a Python call into `Engine`. The loop trusts it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, fields
 
 from ..errors import LanternError
+
+MAX_NEW_TOKENS = 1_000_000  # a bound that still catches typos such as -n 1e23
+MAX_BEAMS = 64  # each beam is a decoder row with its own KV cache
+MAX_TOP_LOGPROBS = 20  # as OpenAI
+MAX_STOP_CHARS = 1000  # a stop sequence is held back while it may still complete: keep that bounded
+MAX_SEED = 2**64 - 1  # torch.Generator.manual_seed takes an unsigned 64-bit seed
 
 
 @dataclass
@@ -23,10 +31,15 @@ class GenerationConfig:
     stop_tokens: tuple[int, ...] | None = None  # None: the tokenizer's end-of-text token, if it has one
     seed: int | None = None  # fixes the sampling RNG; None = fresh randomness
     use_cache: bool = True  # KV cache; False recomputes the whole window every step (the reference)
+    top_logprobs: int | None = None  # None: no log-probabilities; N: each new token's and the N most likely
 
     def validate(self) -> "GenerationConfig":
-        if self.max_new_tokens <= 0:
-            raise LanternError(f"max_new_tokens must be positive, got {self.max_new_tokens}")
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise LanternError(f"{spec.name} must be a finite number, got {value}")
+        if not 0 < self.max_new_tokens <= MAX_NEW_TOKENS:
+            raise LanternError(f"max_new_tokens must be in 1..{MAX_NEW_TOKENS:,}, got {self.max_new_tokens}")
         if self.temperature < 0:
             raise LanternError(f"temperature must be >= 0, got {self.temperature}")
         if self.top_k < 0:
@@ -37,10 +50,14 @@ class GenerationConfig:
             raise LanternError(f"min_p must be in [0, 1], got {self.min_p}")
         if self.repetition_penalty <= 0:
             raise LanternError(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
-        if self.num_beams < 1:
-            raise LanternError(f"num_beams must be >= 1, got {self.num_beams}")
-        if any(not s for s in self.stop):
-            raise LanternError("stop sequences must be non-empty")
+        if not 1 <= self.num_beams <= MAX_BEAMS:
+            raise LanternError(f"num_beams must be in 1..{MAX_BEAMS}, got {self.num_beams}")
+        if any(not s or len(s) > MAX_STOP_CHARS for s in self.stop):
+            raise LanternError(f"stop sequences must be 1..{MAX_STOP_CHARS} characters long")
+        if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
+            raise LanternError(f"seed must be in 0..2**64-1, got {self.seed}")
+        if self.top_logprobs is not None and not 0 <= self.top_logprobs <= MAX_TOP_LOGPROBS:
+            raise LanternError(f"top_logprobs must be in 0..{MAX_TOP_LOGPROBS}, got {self.top_logprobs}")
         return self
 
     @property

@@ -1,26 +1,38 @@
-"""The inference engine: owns generation state apart from the model (used by the CLI, chat and later serving).
+"""The inference engine: owns generation state apart from the model (used by the CLI, chat and the server).
 
-Autoregressive generation: predict the next-token distribution, choose a token, append it, repeat.
-The `Decoder` runs the model (prefill, then one token per step); `sampling` chooses each token;
-`TextStream` turns ids into text and watches for stop sequences; `GenerationStats` times it all.
+Autoregressive generation: predict the next-token distribution, choose a token, append it, repeat. Every way
+of generating — one prompt, a batch, streamed text, beam search, the server's requests — runs the one loop
+in `Engine.steps`:
+
+    prompts -> Decoder.prefill -> logits -> chooser.choose -> Step (ids, log-probs) -> Decoder.step -> ...
+                (KV cache)                  Sampler | BeamSearch
+
+The `Decoder` runs the model (prefill, then one token per step, sliding past the context window); a chooser
+picks each row's next token; `text_steps` turns ids into text with stop sequences; `GenerationStats` times
+a call. Settings are validated once, where they enter: `Engine.settings` for Python calls, the CLI and the
+HTTP schemas for theirs; the loop trusts them.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
-from typing import Iterator
+from dataclasses import dataclass, replace
+from typing import Generic, Iterator, TypeVar
 
 import torch
 
 from ..errors import LanternError
+from ..models import LanguageModel
 from ..nn.functional import softmax
 from ..tokenizers import Tokenizer
-from .beam import beam_search
+from .beam import BeamSearch
 from .config import GenerationConfig
 from .decoder import Decoder
-from .sampling import sample_next
-from .streaming import TextStream
+from .sampling import Sampler
+from .step import Step
+from .streaming import TextStep, text_steps
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -50,136 +62,138 @@ class GenerationStats:
                 f"{self.tokens_per_sec:.1f} tokens/s")
 
 
-@dataclass
+class Generation(Generic[T]):
+    """One generation call: iterate it for its items as they are produced; `stats` fills in as they come.
+    Closing it (or leaving a `for` loop over it early) stops the decoding and frees its KV cache."""
+
+    def __init__(self, items: Iterator[T], stats: GenerationStats) -> None:
+        self._items, self.stats = items, stats
+
+    def __iter__(self) -> Iterator[T]:
+        return self._items
+
+    def __next__(self) -> T:
+        return next(self._items)
+
+    def close(self) -> None:
+        close = getattr(self._items, "close", None)
+        if close is not None:
+            close()
+
+
 class Engine:
-    model: torch.nn.Module
-    tokenizer: Tokenizer
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    stats: GenerationStats = field(default_factory=GenerationStats)
+    def __init__(self, model: LanguageModel, tokenizer: Tokenizer) -> None:
+        if not model.can_generate:
+            raise LanternError(f"a {model.config.family} model does not generate text")
+        self.model, self.tokenizer = model, tokenizer
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
 
     @property
     def block_size(self) -> int:
         return self.model.config.block_size
+
+    # ------------------------------------------------------------------ where settings and prompts enter
+    def settings(self, config: GenerationConfig | None = None, **overrides) -> GenerationConfig:
+        """`config` (or the defaults) with keyword overrides, validated: the entry of every Python call."""
+        return replace(config or GenerationConfig(), **overrides).validate()
 
     def encode_prompt(self, prompt: str) -> list[int]:
         if not prompt:
             raise LanternError("the prompt is empty")
         return self.tokenizer.encode(prompt)
 
-    def make_config(self, config: GenerationConfig | None = None, **overrides) -> GenerationConfig:
-        """A validated config: `config` (or the defaults) with keyword overrides; stop_tokens defaults to EOT."""
-        config = replace(config or GenerationConfig(), **overrides)
-        if config.stop_tokens is None:
-            eot = self.tokenizer.eot_id
-            config = replace(config, stop_tokens=() if eot is None else (eot,))
-        return config.validate()
+    def stop_ids(self, config: GenerationConfig) -> tuple[int, ...]:
+        """The tokens that end a row: `config.stop_tokens`, by default the tokenizer's end-of-text token."""
+        if config.stop_tokens is not None:
+            return config.stop_tokens
+        return () if self.tokenizer.eot_id is None else (self.tokenizer.eot_id,)
 
+    # ------------------------------------------------------------------ the one decoding loop
     @torch.no_grad()
-    def stream_batch_ids(self, rows: list[list[int]], config: GenerationConfig) -> Iterator[torch.Tensor]:
-        """Generate for every row in lock-step; yield a (B,) tensor of new ids per step, -1 where a row
-        produced nothing (still feeding its prompt, or finished).
+    def steps(self, rows: list[list[int]], config: GenerationConfig,
+              stats: GenerationStats | None = None) -> Iterator[Step]:
+        """Decode every row (prompt ids, any lengths) in lock-step; yield each step's new tokens.
 
-        A row finishes at a stop token (not yielded) or after max_new_tokens; the call ends when all have."""
-        if not rows or any(not r for r in rows):
-            raise LanternError("the prompt is empty")
-        config = self.make_config(config)
+        `config` is trusted (validated where it entered). `stats`, when given, is filled in as steps are made."""
+        stats = stats if stats is not None else GenerationStats()
+        stats.prompt_tokens = sum(map(len, rows))
+        started = time.perf_counter()
         self.model.eval()
-        generator = torch.Generator(device=self.device)
-        generator.manual_seed(config.seed) if config.seed is not None else generator.seed()
-        self.stats = stats = GenerationStats(prompt_tokens=sum(map(len, rows)))
-        started = time.perf_counter()
         decoder = Decoder(self.model, use_cache=config.use_cache)
-        logits = decoder.prefill(rows)
-        B, V = logits.shape
-        device = logits.device
-        seen = torch.zeros(B, V, dtype=torch.bool, device=device)  # prompt and output tokens, for θ
-        for i, r in enumerate(rows):
-            seen[i, r] = True
-        counts = torch.zeros(B, V, device=device)  # generated tokens, for presence/frequency
-        produced = torch.zeros(B, dtype=torch.long, device=device)
-        done = torch.zeros(B, dtype=torch.bool, device=device)
-        stops = torch.tensor(config.stop_tokens, dtype=torch.long, device=device)
-        while True:
-            active = ~decoder.in_prompt & ~done
-            next_ids = sample_next(logits, config, seen, counts, generator)
-            emit = active & ~torch.isin(next_ids, stops)
-            produced += emit
-            done |= (active & ~emit) | (produced >= config.max_new_tokens)
-            stats.record(int(emit.sum()), time.perf_counter() - started)
-            if emit.any():
-                yield torch.where(emit, next_ids, -1)
-            if done.all():
-                return
-            rows_emitted = emit.nonzero().squeeze(-1)
-            seen[rows_emitted, next_ids[rows_emitted]] = True
-            counts[rows_emitted, next_ids[rows_emitted]] += 1
-            logits = decoder.step(next_ids)
-
-    def stream_ids(self, prompt_ids: list[int], config: GenerationConfig | None = None, **overrides) -> Iterator[int]:
-        """Yield new token ids one at a time for a single prompt (beam search yields its best sequence)."""
-        config = self.make_config(config, **overrides)
+        stops = self.stop_ids(config)
         if config.num_beams > 1:
-            yield from self._beam_ids(prompt_ids, config)
-            return
-        for ids in self.stream_batch_ids([prompt_ids], config):
-            yield int(ids[0])
-
-    @torch.no_grad()
-    def _beam_ids(self, prompt_ids: list[int], config: GenerationConfig) -> list[int]:
-        self.stats = GenerationStats(prompt_tokens=len(prompt_ids))
-        started = time.perf_counter()
-        decoder = Decoder(self.model.eval(), use_cache=config.use_cache)
-        tokens = beam_search(decoder, prompt_ids, config.num_beams, config.max_new_tokens, config.length_penalty,
-                             config.stop_tokens)
-        self.stats.record(len(tokens), time.perf_counter() - started)  # beams finish together: no tokens/s
-        return [t for t in tokens if t not in config.stop_tokens]
-
-    def stream(self, prompt: str, max_new_tokens: int | None = None, config: GenerationConfig | None = None,
-               **overrides) -> Iterator[str]:
-        """Yield text pieces as they are generated, stopping before any stop sequence."""
-        if max_new_tokens is not None:
-            overrides["max_new_tokens"] = max_new_tokens
-        return self.stream_text(self.encode_prompt(prompt), self.make_config(config, **overrides))
-
-    def stream_text(self, prompt_ids: list[int], config: GenerationConfig) -> Iterator[str]:
-        """Text pieces continuing `prompt_ids` (used directly by chat, whose prompt is rendered to ids)."""
-        config = self.make_config(config)
-        text = TextStream(self.tokenizer, config.stop)
-        for token_id in self.stream_ids(prompt_ids, config):
-            piece = text.push(token_id)
-            if piece:
-                yield piece
-            if text.stopped:
+            chooser = BeamSearch(len(rows), config, stops)
+        else:
+            chooser = Sampler(rows, config, stops, self.model.config.vocab_size, self.device)
+        logits = decoder.prefill(chooser.decoder_rows(rows))
+        while True:
+            choice = chooser.choose(logits, decoder.in_prompt)
+            stats.record(sum(int((step.ids >= 0).sum()) for step in choice.steps), time.perf_counter() - started)
+            yield from choice.steps
+            if choice.done:
                 return
-        tail = text.finish()
-        if tail:
-            yield tail
+            if choice.reorder is not None:
+                decoder.reorder(choice.reorder)
+            logits = decoder.step(choice.next_ids)
 
-    @torch.no_grad()
-    def next_token_distribution(self, prompt: str, temperature: float = 1.0) -> torch.Tensor:
-        """p(next token | prompt) = softmax(z / T) over the vocabulary, (V,), from the last block_size tokens."""
-        if temperature <= 0:
-            raise LanternError(f"temperature must be > 0 to show a distribution, got {temperature}")
-        ids = torch.tensor([self.encode_prompt(prompt)[-self.block_size:]], device=self.device)
-        return softmax(self.model.eval()(ids).logits[0, -1], temperature=temperature)
+    def stream_rows(self, rows: list[list[int]], config: GenerationConfig) -> Generation[TextStep]:
+        """The loop as text: per step, each row's new text and finish reason (what the server streams)."""
+        stats = GenerationStats()
+        return Generation(text_steps(self.steps(rows, config, stats), self.tokenizer, len(rows), config), stats)
 
-    def generate(self, prompt: str, max_new_tokens: int | None = None, **overrides) -> str:
-        return "".join(self.stream(prompt, max_new_tokens, **overrides))
+    def stream_text(self, prompt_ids: list[int], config: GenerationConfig) -> Generation[str]:
+        """Text pieces continuing one prompt given as ids (chat renders its prompt to ids; config trusted)."""
+        rows = self.stream_rows([prompt_ids], config)
+        return Generation(_pieces(rows), rows.stats)
+
+    # ------------------------------------------------------------------ Python conveniences (validate once)
+    def stream(self, prompt: str, max_new_tokens: int | None = None, config: GenerationConfig | None = None,
+               **overrides) -> Generation[str]:
+        """Text pieces as they are generated, stopping before any stop sequence; `.stats` when done."""
+        config = self.settings(config, **_with_length(overrides, max_new_tokens))
+        return self.stream_text(self.encode_prompt(prompt), config)
+
+    def generate(self, prompt: str, max_new_tokens: int | None = None, config: GenerationConfig | None = None,
+                 **overrides) -> str:
+        return "".join(self.stream(prompt, max_new_tokens, config, **overrides))
 
     def generate_batch(self, prompts: list[str], max_new_tokens: int | None = None,
                        config: GenerationConfig | None = None, **overrides) -> list[str]:
         """Several prompts (of any lengths) decoded together; each row stops on its own."""
-        if max_new_tokens is not None:
-            overrides["max_new_tokens"] = max_new_tokens
-        config = self.make_config(config, **overrides)
-        if config.num_beams > 1:
-            return [self.generate(p, config=config) for p in prompts]
-        streams = [TextStream(self.tokenizer, config.stop) for _ in prompts]
-        texts = [""] * len(prompts)
-        for ids in self.stream_batch_ids([self.encode_prompt(p) for p in prompts], config):
-            for i, token_id in enumerate(ids.tolist()):
-                if token_id >= 0 and not streams[i].stopped:
-                    texts[i] += streams[i].push(token_id)
-            if all(s.stopped for s in streams):
-                break
-        return [t + s.finish() for t, s in zip(texts, streams)]
+        config = self.settings(config, **_with_length(overrides, max_new_tokens))
+        rows = [self.encode_prompt(p) for p in prompts]
+        if not rows:
+            raise LanternError("no prompts given")
+        texts = [""] * len(rows)
+        for step in self.stream_rows(rows, config):
+            for delta in step.deltas:
+                texts[delta.row] += delta.text
+        return texts
+
+    # ------------------------------------------------------------------ the next-token distribution
+    def next_token_distribution(self, prompt: str, temperature: float = 1.0) -> torch.Tensor:
+        """p(next token | prompt) = softmax(z / T) over the vocabulary, (V,), from the last block_size tokens."""
+        if not temperature > 0:
+            raise LanternError(f"temperature must be > 0 to show a distribution, got {temperature}")
+        return self.next_token_probs(self.encode_prompt(prompt), temperature)
+
+    @torch.no_grad()
+    def next_token_probs(self, ids: list[int], temperature: float) -> torch.Tensor:
+        """The same for prompt ids and a temperature already checked (> 0)."""
+        window = torch.tensor([ids[-self.block_size:]], device=self.device)
+        return softmax(self.model.eval()(window, last_logits_only=True).logits[0, -1], temperature=temperature)
+
+
+def _pieces(rows: Generation[TextStep]) -> Iterator[str]:
+    try:
+        for step in rows:
+            yield from (delta.text for delta in step.deltas if delta.text)
+    finally:
+        rows.close()
+
+
+def _with_length(overrides: dict, max_new_tokens: int | None) -> dict:
+    return overrides if max_new_tokens is None else {**overrides, "max_new_tokens": max_new_tokens}

@@ -4,6 +4,7 @@
 
 This is the order Hugging Face `generate` applies its processors and warpers in, so each step can be
 checked against theirs. Filters set removed logits to -inf, so the final softmax gives them probability 0.
+`Sampler` applies them step after step for the engine's loop, keeping what the penalties need to remember.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import torch
 
 from ..nn.functional import softmax
 from .config import GenerationConfig
+from .step import Choice, Step
 
 
 def repetition_penalty(logits: torch.Tensor, seen: torch.Tensor, theta: float) -> torch.Tensor:
@@ -94,3 +96,49 @@ def sample_next(logits: torch.Tensor, config: GenerationConfig, seen: torch.Tens
     if config.greedy:
         return processed.argmax(dim=-1)
     return torch.multinomial(softmax(processed), 1, generator=generator).squeeze(-1)
+
+
+class Sampler:
+    """Chooser for the engine's loop: one token per row per step, by `sample_next`.
+
+    Remembers per row the tokens seen (prompt and output, for θ), how often each was generated (presence and
+    frequency penalties) and how many it produced; a row ends at a stop token (not handed out) or after
+    max_new_tokens. One generator, seeded by `config.seed`, draws for the whole batch."""
+
+    def __init__(self, rows: list[list[int]], config: GenerationConfig, stop_tokens: tuple[int, ...],
+                 vocab_size: int, device: torch.device) -> None:
+        self.config = config
+        B = len(rows)
+        self.seen = torch.zeros(B, vocab_size, dtype=torch.bool, device=device)
+        for i, row in enumerate(rows):
+            self.seen[i, row] = True
+        self.counts = torch.zeros(B, vocab_size, device=device)
+        self.produced = torch.zeros(B, dtype=torch.long, device=device)
+        self.done = torch.zeros(B, dtype=torch.bool, device=device)
+        self.stops = torch.tensor(stop_tokens, dtype=torch.long, device=device)
+        self.generator = torch.Generator(device=device)
+        self.generator.manual_seed(config.seed) if config.seed is not None else self.generator.seed()
+
+    def decoder_rows(self, rows: list[list[int]]) -> list[list[int]]:
+        return rows
+
+    def choose(self, logits: torch.Tensor, in_prompt: torch.Tensor) -> Choice:
+        active = ~in_prompt & ~self.done
+        next_ids = sample_next(logits, self.config, self.seen, self.counts, self.generator)
+        emit = active & ~torch.isin(next_ids, self.stops)
+        self.produced += emit
+        self.done |= (active & ~emit) | (self.produced >= self.config.max_new_tokens)
+        steps = [self._step(torch.where(emit, next_ids, -1), logits)] if emit.any() else []
+        rows_emitted = emit.nonzero().squeeze(-1)
+        self.seen[rows_emitted, next_ids[rows_emitted]] = True
+        self.counts[rows_emitted, next_ids[rows_emitted]] += 1
+        return Choice(next_ids, steps=steps, done=bool(self.done.all()))
+
+    def _step(self, ids: torch.Tensor, logits: torch.Tensor) -> Step:
+        top = self.config.top_logprobs
+        if top is None:
+            return Step(ids)
+        logprobs = torch.log_softmax(logits.float(), dim=-1)
+        chosen = logprobs.gather(1, ids.clamp_min(0)[:, None]).squeeze(1)
+        best = logprobs.topk(top, dim=-1) if top else None
+        return Step(ids, chosen, best.indices if best else None, best.values if best else None)

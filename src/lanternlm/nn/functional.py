@@ -6,9 +6,8 @@ import torch
 
 
 def softmax(logits: torch.Tensor, temperature: float = 1.0, dim: int = -1) -> torch.Tensor:
-    """p_i = exp(z_i / T) / sum_j exp(z_j / T). T < 1 sharpens, T > 1 flattens; computed stably (max-shifted)."""
-    if temperature <= 0:
-        raise ValueError("softmax temperature must be > 0 (use greedy decoding for T = 0)")
+    """p_i = exp(z_i / T) / sum_j exp(z_j / T) for T > 0 (callers check it where it enters: T = 0 is greedy
+    decoding, not a distribution). T < 1 sharpens, T > 1 flattens; computed stably (max-shifted)."""
     z = logits.float() / temperature if temperature != 1.0 else logits.float()
     return torch.softmax(z, dim=dim)
 

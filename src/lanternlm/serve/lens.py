@@ -16,6 +16,7 @@ import torch
 from ..classic.vectors import WordVectors, pca_2d
 from ..errors import LanternError
 from ..generate import Engine
+from ..models import LanguageModel
 from ..tokenizers import Tokenizer
 
 
@@ -30,8 +31,9 @@ def tokenize(tokenizer: Tokenizer, text: str) -> dict:
 
 
 def next_token(engine: Engine, text: str, temperature: float, top: int) -> dict:
-    """The `top` most likely next tokens at temperature T, with the distribution's entropy in bits."""
-    probs = engine.next_token_distribution(text, temperature)
+    """The `top` most likely next tokens at temperature T (> 0, checked by the request), with the distribution's
+    entropy in bits."""
+    probs = engine.next_token_probs(engine.tokenizer.encode(text), temperature)
     entropy = float(-(probs * torch.log2(probs.clamp_min(1e-30))).sum())
     values, ids = probs.topk(min(top, probs.numel()))
     tokens = token_list(engine.tokenizer, ids.tolist())
@@ -41,28 +43,26 @@ def next_token(engine: Engine, text: str, temperature: float, top: int) -> dict:
 
 
 @torch.no_grad()
-def attention(engine: Engine, text: str, max_tokens: int) -> dict:
+def attention(model: LanguageModel, tokenizer: Tokenizer, text: str, max_tokens: int) -> dict:
     """Attention weights of every layer and head over the last `max_tokens` tokens (and the model's window).
 
     `layers[l][h][i][j]` is how much token i attends to token j in head h of layer l (each row sums to 1;
-    j > i is 0: causal)."""
-    ids = engine.encode_prompt(text)
-    keep = min(max_tokens, engine.block_size)
-    shown = ids[-keep:]
-    device = next(engine.model.parameters()).device
-    out = engine.model.eval()(torch.tensor([shown], device=device), return_attention=True)
+    in a causal model j > i is 0)."""
+    ids = tokenizer.encode(text)
+    shown = ids[-min(max_tokens, model.config.block_size):]
+    maps = model.eval().attention_maps(torch.tensor([shown], device=model.device))
     layers = [[[[round(w, 4) for w in row] for row in head] for head in layer[0].float().cpu().tolist()]
-              for layer in out.attentions]
-    return {"tokens": token_list(engine.tokenizer, shown), "truncated": len(ids) - len(shown), "layers": layers,
+              for layer in maps]
+    return {"tokens": token_list(tokenizer, shown), "truncated": len(ids) - len(shown), "layers": layers,
             "n_layer": len(layers), "n_head": len(layers[0]) if layers else 0}
 
 
 class EmbeddingSpace:
     """The token embedding matrix as word vectors keyed by token id (token texts need not be unique)."""
 
-    def __init__(self, model: torch.nn.Module, tokenizer: Tokenizer) -> None:
+    def __init__(self, embedding_matrix: torch.Tensor, tokenizer: Tokenizer) -> None:
         self.tokenizer = tokenizer
-        weight = model.wte.weight.detach().float().cpu()
+        weight = embedding_matrix.detach().float().cpu()
         self.vectors = WordVectors([str(i) for i in range(weight.shape[0])], weight)
 
     def token_id(self, token: str | int, field: str) -> int:

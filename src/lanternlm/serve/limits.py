@@ -23,6 +23,8 @@ class ServeLimits:
     default_new_tokens: int = 128  # when a request does not say (capped at max_new_tokens)
     max_choices: int = 8  # ceiling on n
     max_stop: int = 4  # stop sequences per request, as OpenAI allows
+    max_stop_chars: int = 200  # a stop sequence is held back while it may still complete: each token costs its length
+    max_messages: int = 1000  # chat history: every message is rendered (and most dropped) before the model runs
     request_timeout: float = 120.0  # seconds a request may spend in the queue and generating
     max_waiting: int = 256  # requests queued beyond this get 503 (the server is overloaded)
     max_active: int = 16  # generations interleaved at once; each holds its own KV cache

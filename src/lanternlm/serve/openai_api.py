@@ -3,7 +3,13 @@
 Same paths, request fields and response shapes as OpenAI's, so official clients work unchanged
 (`OpenAI(base_url="http://127.0.0.1:8000/v1", api_key=...)`). With `"stream": true` the reply is
 server-sent events: one `data: {chunk}` line per piece of text, then `data: [DONE]`. Chat renders the
-messages with the chat template (`generate/chat.py`) and stops at the template's end-of-turn marker.
+messages with the chat template (`generate/chat.py`, the same path as `lantern chat`) and stops at the
+template's end-of-turn marker.
+
+A request's prompts x n choices are decoded as one batch (`Engine.stream_rows`: rows of any lengths, one
+sampling config, one seeded generator, so a `seed` makes the whole response repeatable). Each step of it is
+one unit of work the scheduler interleaves with other requests; a choice ends with finish_reason "stop" (a
+stop token or sequence) or "length" (max_tokens reached).
 """
 
 from __future__ import annotations
@@ -11,7 +17,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from dataclasses import replace
 from typing import Iterator
 
 from fastapi import APIRouter, Request
@@ -19,10 +24,9 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from ..errors import LanternError
-from ..generate import GenerationConfig
-from ..generate.chat import fit_to_context, stop_for, template_for
+from ..generate import TextStep
+from ..generate.chat import chat_prompt
 from .errors import ApiError, error_body
-from .generation import Step, choice_steps
 from .limits import ServeLimits
 from .registry import ServedModel, pick
 from .scheduler import GenerationTimeout
@@ -69,21 +73,8 @@ async def completions(body: CompletionRequest, request: Request):
     check_rows(len(prompts) * body.n, state.limits)
     prompt_rows = [await run_in_threadpool(encode_prompt, served, p, state.limits) for p in prompts]
     rows = [row for row in prompt_rows for _ in range(body.n)]
-    return await respond(request, body, served, choice_steps(served.engine, rows, config), len(rows),
+    return await respond(request, body, served, served.engine.stream_rows(rows, config), len(rows),
                          sum(map(len, prompt_rows)), chat=False)
-
-
-def chat_prompt(served: ServedModel, messages: list[dict[str, str]], config: GenerationConfig,
-                limits: ServeLimits) -> tuple[list[int], GenerationConfig]:
-    """Prompt ids (oldest turns dropped to leave room for the reply) and a config that ends the turn."""
-    tokenizer = served.tokenizer
-    template = template_for(tokenizer)
-    block = served.engine.block_size
-    budget = min(max(block - config.max_new_tokens, block // 2), limits.max_prompt_tokens)
-    ids = fit_to_context(messages, tokenizer, budget, template)
-    end = stop_for(tokenizer, template)
-    eot = () if tokenizer.eot_id is None else (tokenizer.eot_id,)
-    return ids, replace(config, stop=config.stop + end.get("stop", ()), stop_tokens=end.get("stop_tokens", ()) + eot)
 
 
 @router.post("/chat/completions")
@@ -92,13 +83,15 @@ async def chat_completions(body: ChatRequest, request: Request):
     served = pick(state.models, body.model)
     config = body.chat_config(state.limits)
     check_rows(body.n, state.limits)
-    messages = [m.as_dict() for m in body.messages]
+    messages = body.message_dicts(state.limits)
+    engine = served.engine
     try:
-        prompt_ids, config = await run_in_threadpool(chat_prompt, served, messages, config, state.limits)
+        prompt = await run_in_threadpool(chat_prompt, messages, engine.tokenizer, engine.block_size,
+                                         config.max_new_tokens, state.limits.max_prompt_tokens)
     except LanternError as exc:
         raise ApiError(400, str(exc), "invalid_value", "messages") from None
-    steps = choice_steps(served.engine, [prompt_ids] * body.n, config)
-    return await respond(request, body, served, steps, body.n, len(prompt_ids), chat=True)
+    steps = engine.stream_rows([prompt.ids] * body.n, prompt.settings(config))
+    return await respond(request, body, served, steps, body.n, len(prompt.ids), chat=True)
 
 
 def usage(prompt_tokens: int, completion_tokens: int) -> dict:
@@ -106,7 +99,7 @@ def usage(prompt_tokens: int, completion_tokens: int) -> dict:
             "total_tokens": prompt_tokens + completion_tokens}
 
 
-async def respond(request: Request, body, served: ServedModel, steps: Iterator[Step], n_choices: int,
+async def respond(request: Request, body, served: ServedModel, steps: Iterator[TextStep], n_choices: int,
                   prompt_tokens: int, chat: bool):
     """Run the generation through the scheduler; one JSON response, or a stream of chunks."""
     scheduler = state_of(request).scheduler
@@ -123,8 +116,8 @@ async def respond(request: Request, body, served: ServedModel, steps: Iterator[S
     for step in await scheduler.result(steps, request.is_disconnected):
         completion_tokens = step.completion_tokens
         for delta in step.deltas:
-            texts[delta.index] += delta.text
-            reasons[delta.index] = delta.finish_reason or reasons[delta.index]
+            texts[delta.row] += delta.text
+            reasons[delta.row] = delta.finish_reason or reasons[delta.row]
     if chat:
         choices = [{"index": i, "message": {"role": "assistant", "content": t}, "logprobs": None,
                     "finish_reason": r} for i, (t, r) in enumerate(zip(texts, reasons))]
@@ -160,9 +153,9 @@ async def stream_chunks(job, head: dict, n_choices: int, prompt_tokens: int, cha
             completion_tokens = step.completion_tokens
             for delta in step.deltas:
                 if delta.text:
-                    yield sse(chunk(delta.index, delta.text, None))
+                    yield sse(chunk(delta.row, delta.text, None))
                 if delta.finish_reason:
-                    yield sse(chunk(delta.index, None, delta.finish_reason))
+                    yield sse(chunk(delta.row, None, delta.finish_reason))
     except Exception as exc:
         status = 504 if isinstance(exc, GenerationTimeout) else 400 if isinstance(exc, LanternError) else 500
         yield sse(error_body(status, str(exc) or exc.__class__.__name__))

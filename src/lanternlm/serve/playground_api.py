@@ -87,7 +87,8 @@ async def next_token(body: NextTokenBody, request: Request) -> dict:
 async def attention(body: TextBody, request: Request) -> dict:
     state = state_of(request)
     served = pick(state.models, body.model)
-    return await on_worker(request, lens.attention, served.engine, body.text, state.limits.attention_max_tokens)
+    return await on_worker(request, lens.attention, served.model, served.tokenizer, body.text,
+                           state.limits.attention_max_tokens)
 
 
 @router.post("/embeddings/neighbours")

@@ -1,4 +1,5 @@
-"""The models a server offers: each run directory becomes a model id (its directory name) with an Engine."""
+"""The models a server offers: each run directory becomes a model id (its directory name); a model that
+generates gets an Engine. Routes ask the model only what `models/base.py` promises every family answers."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import torch
 
 from ..errors import LanternError
 from ..generate import Engine
+from ..models import LanguageModel
 from ..runs import LoadedRun, load_run
+from ..tokenizers import Tokenizer
 from .errors import ApiError
 from .lens import EmbeddingSpace
 
@@ -19,20 +22,26 @@ from .lens import EmbeddingSpace
 class ServedModel:
     name: str
     run: LoadedRun
-    engine: Engine
     created: int  # unix time the weights were written (OpenAI's `created`)
 
     @property
-    def tokenizer(self):
-        return self.engine.tokenizer
+    def tokenizer(self) -> Tokenizer:
+        return self.run.tokenizer
 
     @property
-    def model(self) -> torch.nn.Module:
-        return self.engine.model
+    def model(self) -> LanguageModel:
+        return self.run.model
+
+    @cached_property
+    def engine(self) -> Engine:
+        if not self.model.can_generate:
+            raise ApiError(400, f"model {self.name!r} ({self.model.config.family}) does not generate text",
+                           "invalid_model", "model")
+        return Engine(self.model, self.tokenizer)
 
     @cached_property
     def embeddings(self) -> EmbeddingSpace:
-        return EmbeddingSpace(self.model, self.tokenizer)
+        return EmbeddingSpace(self.model.token_embeddings(), self.tokenizer)
 
     def describe(self) -> dict:
         c = self.run.config.model
@@ -52,8 +61,7 @@ def load_models(run_dirs: list[str | Path], device: torch.device) -> dict[str, S
         name = run.paths.root.resolve().name
         if name in models:
             raise LanternError(f"two runs are both named {name!r}; serve runs whose directory names differ")
-        created = int(run.paths.weights.stat().st_mtime)
-        models[name] = ServedModel(name, run, Engine(run.model, run.tokenizer, device), created)
+        models[name] = ServedModel(name, run, int(run.paths.weights.stat().st_mtime))
     return models
 
 

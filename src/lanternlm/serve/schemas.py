@@ -34,7 +34,7 @@ class SamplingRequest(BaseModel):
     min_p: float = Field(0.0, ge=0.0, le=1.0)
     n: int = Field(1, ge=1)
     stop: Union[str, list[str], None] = None
-    seed: int | None = None
+    seed: int | None = Field(None, ge=0, le=2**64 - 1)
     presence_penalty: float = Field(0.0, ge=-2.0, le=2.0)
     frequency_penalty: float = Field(0.0, ge=-2.0, le=2.0)
     repetition_penalty: float = Field(1.0, gt=0.0, le=10.0)
@@ -54,8 +54,9 @@ class SamplingRequest(BaseModel):
         if len(stop) > limits.max_stop:
             raise ApiError(400, f"at most {limits.max_stop} stop sequences are allowed, got {len(stop)}",
                            "invalid_value", "stop")
-        if any(not s for s in stop):
-            raise ApiError(400, "stop sequences must be non-empty", "invalid_value", "stop")
+        if any(not 0 < len(s) <= limits.max_stop_chars for s in stop):
+            raise ApiError(400, f"stop sequences must be 1..{limits.max_stop_chars} characters long",
+                           "invalid_value", "stop")
         return tuple(stop)
 
     def new_tokens(self, limits: ServeLimits, requested: int | None) -> int:
@@ -111,6 +112,12 @@ class ChatMessage(BaseModel):
 class ChatRequest(SamplingRequest):
     messages: list[ChatMessage] = Field(min_length=1)
     max_completion_tokens: int | None = Field(None, ge=1)  # OpenAI's newer name for max_tokens
+
+    def message_dicts(self, limits: ServeLimits) -> list[dict[str, str]]:
+        if len(self.messages) > limits.max_messages:
+            raise ApiError(400, f"{len(self.messages)} messages, above this server's limit of {limits.max_messages}",
+                           "invalid_value", "messages")
+        return [m.as_dict() for m in self.messages]
 
     def chat_config(self, limits: ServeLimits) -> GenerationConfig:
         requested = self.max_completion_tokens if self.max_completion_tokens is not None else self.max_tokens
