@@ -75,6 +75,18 @@ def test_history_is_trimmed_oldest_first_keeping_the_system_prompt(chars):
     assert len(fit_to_context(CONVERSATION, chars, 5)) == 5  # even the newest turn alone is cut to the budget
 
 
+def test_trimming_a_long_history_encodes_each_turn_once(chars, monkeypatch):
+    """5,000 messages cost 5,000 renders, not one render per dropped turn (which grew with the square)."""
+    calls = []
+    original = CharTokenizer.encode
+    monkeypatch.setattr(CharTokenizer, "encode", lambda self, text: calls.append(1) or original(self, text))
+    history = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "ho"}] * 2500
+    ids = fit_to_context([{"role": "system", "content": "Be brief."}] + history + [{"role": "user", "content": "Bye"}],
+                         chars, 60)
+    assert len(ids) <= 60 and chars.decode(ids).endswith("USER:\nBye\n\nASSISTANT:\n")
+    assert len(calls) <= 4 * 5002 + 4  # header, content, end marker, separator per turn
+
+
 @pytest.mark.slow
 def test_chat_repl_over_a_pipe(tiny_run):
     lines = "Hello there\n/system Speak plainly\nHow are you?\n/reset\n日本\nBye\n/quit\nnever read\n"

@@ -190,6 +190,21 @@ def test_bad_input_is_a_json_4xx_and_the_server_keeps_serving(client, served, pa
     assert post(client, "/v1/completions", {"model": served.name, "prompt": "hi", "max_tokens": 2})["choices"]
 
 
+def test_an_unexpected_error_is_a_json_500_response_not_a_raised_one(models, monkeypatch):
+    """The error is answered inside the app (so the server keeps the client's connection), never re-raised."""
+    from lanternlm.serve import lens
+
+    def broken(*args):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(lens, "tokenize", broken)
+    with TestClient(create_app(models)) as c:  # raise_server_exceptions: a re-raised error would fail here
+        response = c.post("/api/tokenize", json={"text": "KING"})
+        assert response.status_code == 500
+        assert response.json()["error"]["message"] == "internal error (RuntimeError: a bug)"
+        assert c.post("/api/tokenize", json={"text": "KING", "model": "tiny"}).status_code == 500
+
+
 def test_api_key_guards_the_apis_not_the_page(models):
     with TestClient(create_app(models, api_key="s3cret")) as c:
         body = {"prompt": "hi", "max_tokens": 2, "model": next(iter(models))}

@@ -83,5 +83,9 @@ def load_run(root: str | Path, device: str | torch.device = "cpu") -> LoadedRun:
                            f"tokenizer's {tokenizer.vocab_size}")
     model = build_model(config.model)
     load_weights(model, paths.weights)
+    broken = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
+    if broken:
+        raise LanternError(f"{paths.weights}: {broken[0]} holds NaN or infinite values (a diverged run?); load an "
+                           f"earlier checkpoint's weights instead")
     model.to(device).eval()
     return LoadedRun(paths, config, tokenizer, model)

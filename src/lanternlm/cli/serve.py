@@ -35,6 +35,7 @@ def serve_command(
     from ..device import resolve_device
     from ..errors import LanternError
     from ..serve import ServeLimits, create_app, load_models, serve
+    from ..serve.app import listening_socket
 
     if not 0 < port < 65536:
         raise LanternError(f"--port must be in 1..65535, got {port}")
@@ -45,7 +46,8 @@ def serve_command(
 
         torch.set_num_threads(threads)
     limits = ServeLimits(max_new_tokens=max_tokens, request_timeout=timeout, max_body_bytes=max_body).validate()
+    sock = listening_socket(host, port)
     models = load_models(runs, resolve_device(device or "auto"))
     application = create_app(models, limits, api_key, runs_dir or runs[0].resolve().parent)
     typer.echo(f"serving {', '.join(models)} on http://{host}:{port}/ (playground) and http://{host}:{port}/v1")
-    serve(application, host, port)
+    serve(application, sock)

@@ -176,8 +176,8 @@ class Engine:
     # ------------------------------------------------------------------ the next-token distribution
     def next_token_distribution(self, prompt: str, temperature: float = 1.0) -> torch.Tensor:
         """p(next token | prompt) = softmax(z / T) over the vocabulary, (V,), from the last block_size tokens."""
-        if not temperature > 0:
-            raise LanternError(f"temperature must be > 0 to show a distribution, got {temperature}")
+        if not 0 < temperature < float("inf"):
+            raise LanternError(f"temperature must be a finite number > 0 to show a distribution, got {temperature}")
         return self.next_token_probs(self.encode_prompt(prompt), temperature)
 
     @torch.no_grad()

@@ -7,12 +7,16 @@ every model call), request limits, the optional API key, and JSON errors for eve
 
 from __future__ import annotations
 
+import socket
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..errors import LanternError
 
 from . import openai_api, playground_api
 from .errors import error_response, install_error_handlers
@@ -48,10 +52,6 @@ def create_app(models: dict[str, ServedModel], limits: ServeLimits | None = None
     async def _timeout(request: Request, exc: GenerationTimeout) -> JSONResponse:
         return error_response(504, str(exc), "timeout")
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        return error_response(500, f"internal error ({exc.__class__.__name__}: {exc})", "internal_error")
-
     app.include_router(openai_api.router)
     app.include_router(playground_api.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -61,12 +61,60 @@ def create_app(models: dict[str, ServedModel], limits: ServeLimits | None = None
         return FileResponse(STATIC / "index.html")
 
     # outermost first: the key is checked before the body is read, the body size before it is parsed
+    app.add_middleware(InternalErrors, error_response=error_response)
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes, error_response=error_response)
     app.add_middleware(ApiKeyCheck, api_key=api_key, error_response=error_response)
     return app
 
 
-def serve(app: FastAPI, host: str, port: int) -> None:
+class InternalErrors:
+    """ASGI middleware: an unexpected exception becomes a JSON 500 *response* (not a re-raised error, which
+    would make the server drop the client's keep-alive connection). Once a response has started (a stream),
+    the route reports errors itself."""
+
+    def __init__(self, app: ASGIApp, error_response) -> None:
+        self.app, self.error_response = app, error_response
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            if started:
+                raise
+            response = self.error_response(500, f"internal error ({exc.__class__.__name__}: {exc})", "internal_error")
+            await response(scope, receive, send)
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port, or a one-line error saying why not (port in use, no permission, bad host)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise LanternError(f"cannot listen on {host}:{port}: unknown host ({exc})") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise LanternError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
+def serve(app: FastAPI, sock: socket.socket) -> None:
+    """Run the app with uvicorn on a socket from `listening_socket` (bound first, so a bad address is one
+    clear line before anything is loaded)."""
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="info", timeout_graceful_shutdown=5))
+    server.run(sockets=[sock])

@@ -8,6 +8,7 @@ run and how many requests may wait. Everything past a limit is a 4xx JSON error,
 from __future__ import annotations
 
 import hmac
+import math
 from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -33,8 +34,8 @@ class ServeLimits:
 
     def validate(self) -> "ServeLimits":
         for name, value in vars(self).items():
-            if value <= 0:
-                raise LanternError(f"serve limit {name} must be positive, got {value}")
+            if not (math.isfinite(value) and value > 0):
+                raise LanternError(f"serve limit {name} must be a positive number, got {value}")
         return self
 
 

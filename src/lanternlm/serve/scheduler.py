@@ -31,6 +31,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Iterator
 
+from ..errors import LanternError
+
 
 class Overloaded(Exception):
     """Too many requests are waiting already."""
@@ -87,7 +89,8 @@ class SchedulerStats:
     completed: int = 0
     cancelled: int = 0
     timed_out: int = 0
-    failed: int = 0
+    failed: int = 0  # the job raised an unexpected error
+    invalid: int = 0  # the job found its input bad (a LanternError, reported as a 4xx)
     rejected: int = 0  # refused because the waiting queue was full
     steps: int = 0
     busy_seconds: float = 0.0
@@ -193,7 +196,10 @@ class Scheduler:
             job._send(_DONE)
             return True
         except Exception as exc:  # reported to that client; the worker and other jobs carry on
-            self.stats.failed += 1
+            if isinstance(exc, LanternError):
+                self.stats.invalid += 1
+            else:
+                self.stats.failed += 1
             self._finish(job, _ERROR, exc)
             return True
         finally:

@@ -1,0 +1,175 @@
+"""The bad-input corpus of the commands that load a run and generate or serve: every case is exit code 2 and
+exactly one line on stderr starting with "error:", never a traceback (the training and file-writing commands
+have their own corpus in test_bad_input_training.py). Runs are broken every way a user meets: missing,
+not a run, a corrupt config, no weights, unreadable or truncated weights, weights full of NaN."""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from lanternlm.cli import main
+
+GENERATING = [("sample", ["-n", "3"]), ("next", ["ROMEO:"]), ("chat", []), ("eval", []),
+              ("serve", ["--port", "1"]), ("convert", None), ("sample", ["-n", "3", "--num-beams", "2"])]
+
+
+def expect_one_line_error(capsys, argv, contains: str = "") -> str:
+    code = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert code == 2, f"lantern {' '.join(argv)} -> exit {code}: {err}"
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
+    assert contains.lower() in err.lower(), err
+    return err
+
+
+def copy_run(source, target):
+    target.mkdir()
+    for item in ("config.toml", "tokenizer.json", "model.safetensors"):
+        (target / item).write_bytes((source / item).read_bytes())
+    return target
+
+
+def break_run(kind: str, tiny_run, root):
+    """A run directory broken in one way, and a word the error must contain."""
+    run = root / kind
+    if kind == "missing":
+        return run, "not found"
+    if kind == "not-a-run":
+        run.mkdir()
+        return run, "not a Lantern run"
+    run = copy_run(tiny_run, run)
+    if kind == "corrupt-config":
+        (run / "config.toml").write_text("[model\nn_layer = ")
+    elif kind == "unknown-config-key":
+        (run / "config.toml").write_text((run / "config.toml").read_text() + "\n[extra]\nx = 1\n")
+        return run, "unknown section"
+    elif kind == "no-weights":
+        (run / "model.safetensors").unlink()
+        return run, "no trained weights"
+    elif kind == "truncated-weights":
+        data = (run / "model.safetensors").read_bytes()
+        (run / "model.safetensors").write_bytes(data[: len(data) // 2])
+        return run, "cannot read weights"
+    elif kind == "nan-weights":
+        tensors = load_file(run / "model.safetensors")
+        name = next(iter(tensors))
+        tensors[name] = torch.full_like(tensors[name], float("nan"))
+        save_file(tensors, run / "model.safetensors")
+        return run, "NaN"
+    elif kind == "wrong-shape-weights":
+        tensors = load_file(run / "model.safetensors")
+        name = next(iter(tensors))
+        tensors[name] = torch.zeros(3, 3)
+        save_file(tensors, run / "model.safetensors")
+        return run, "do not match"
+    elif kind == "no-tokenizer":
+        (run / "tokenizer.json").unlink()
+        return run, "tokenizer"
+    elif kind == "corrupt-tokenizer":
+        (run / "tokenizer.json").write_text('{"format": "lantern-tokenizer", "version"')
+        return run, "tokenizer"
+    return run, "not valid TOML"
+
+
+BROKEN = ["missing", "not-a-run", "corrupt-config", "unknown-config-key", "no-weights", "truncated-weights",
+          "nan-weights", "wrong-shape-weights", "no-tokenizer", "corrupt-tokenizer"]
+
+
+CASES = [(kind, command, extra) for kind in BROKEN for command, extra in GENERATING
+         if not (command == "convert" and kind in ("nan-weights", "no-tokenizer"))]  # exported faithfully
+
+
+@pytest.mark.parametrize("kind, command, extra", CASES)
+def test_broken_runs(capsys, monkeypatch, tiny_run, tmp_path, kind, command, extra):
+    run, word = break_run(kind, tiny_run, tmp_path)
+    monkeypatch.setattr("sys.stdin", io.StringIO("Hello\n"))
+    argv = ["convert", "to-hf", str(run), "--out", str(tmp_path / "hf")] if extra is None else [command, str(run), *extra]
+    if command == "serve" and kind in ("nan-weights",):
+        argv[-1] = str(free_port())
+    expect_one_line_error(capsys, argv, word)
+
+
+SAMPLE_OPTIONS = [
+    (["-t", "nan"], "temperature"), (["-t", "inf"], "temperature"), (["-t", "-0.5"], "temperature"),
+    (["-t", "x"], "temperature"), (["--top-k", "-1"], "top_k"), (["--top-p", "0"], "top_p"),
+    (["--top-p", "1.5"], "top_p"), (["--top-p", "nan"], "top_p"), (["--min-p", "-0.1"], "min_p"),
+    (["--min-p", "2"], "min_p"), (["--repetition-penalty", "0"], "repetition_penalty"),
+    (["--repetition-penalty", "-1"], "repetition_penalty"), (["--repetition-penalty", "inf"], "repetition_penalty"),
+    (["--presence-penalty", "nan"], "presence_penalty"), (["--frequency-penalty", "inf"], "frequency_penalty"),
+    (["--frequency-penalty", "-inf"], "frequency_penalty"), (["-n", "0"], "max_new_tokens"),
+    (["-n", "-5"], "max_new_tokens"), (["-n", "1e23"], "max-new-tokens"), (["-n", "100000000000"], "max_new_tokens"),
+    (["-n", "abc"], "max-new-tokens"), (["--seed", "1e26"], "seed"), (["--seed", "-1"], "seed"),
+    (["--seed", str(2**64)], "seed"), (["--num-beams", "0"], "num_beams"), (["--num-beams", "100000"], "num_beams"),
+    (["--num-beams", "2", "--length-penalty", "nan"], "length_penalty"), (["--stop", ""], "stop"),
+    (["--stop", "x" * 1001], "stop"), (["--prompt", ""], "empty"), (["--prompt", "日本語"], "not in the vocabulary"),
+    (["--device", "cuda:7"], "cuda"), (["--device", "quantum"], "unknown device"), (["--bogus"], "no such option"),
+    (["--top-k"], "requires an argument"),
+]
+
+
+@pytest.mark.parametrize("options, word", SAMPLE_OPTIONS)
+def test_sample_options(capsys, tiny_run, options, word):
+    expect_one_line_error(capsys, ["sample", str(tiny_run), *options], word)
+
+
+NEXT_OPTIONS = [(["ROMEO:", "-t", "0"], "temperature"), (["ROMEO:", "-t", "-1"], "temperature"),
+                (["ROMEO:", "-t", "nan"], "temperature"), (["ROMEO:", "-t", "inf"], "temperature"),
+                (["ROMEO:", "--top", "0"], "--top"), (["ROMEO:", "--top", "-3"], "--top"), ([""], "empty"),
+                (["日本"], "not in the vocabulary"), ([], "missing argument")]
+
+
+@pytest.mark.parametrize("options, word", NEXT_OPTIONS)
+def test_next_options(capsys, tiny_run, options, word):
+    expect_one_line_error(capsys, ["next", str(tiny_run), *options], word)
+
+
+CHAT_OPTIONS = [(["-t", "nan"], "temperature"), (["-t", "-1"], "temperature"), (["--top-p", "0"], "top_p"),
+                (["-n", "0"], "max_new_tokens"), (["--repetition-penalty", "0"], "repetition_penalty"),
+                (["--seed", "-4"], "seed"), (["--system"], "requires an argument")]
+
+
+@pytest.mark.parametrize("options, word", CHAT_OPTIONS)
+def test_chat_options(capsys, monkeypatch, tiny_run, options, word):
+    monkeypatch.setattr("sys.stdin", io.StringIO("Hi\n"))
+    expect_one_line_error(capsys, ["chat", str(tiny_run), *options], word)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+SERVE_OPTIONS = [(["--port", "0"], "--port"), (["--port", "70000"], "--port"), (["--port", "-1"], "--port"),
+                 (["--threads", "0"], "--threads"), (["--timeout", "nan"], "request_timeout"),
+                 (["--timeout", "-1"], "request_timeout"), (["--timeout", "inf"], "request_timeout"),
+                 (["--max-tokens", "0"], "max_new_tokens"), (["--max-body", "0"], "max_body_bytes"),
+                 (["--host", "nosuch.invalid"], "unknown host"), (["--host", "10.255.255.1"], "cannot listen"),
+                 (["--device", "cuda"], "cuda")]
+
+
+@pytest.mark.parametrize("options, word", SERVE_OPTIONS)
+def test_serve_options(capsys, tiny_run, options, word):
+    port = [] if "--port" in options else ["--port", str(free_port())]
+    expect_one_line_error(capsys, ["serve", str(tiny_run), *port, *options], word)
+
+
+def test_serve_port_in_use_and_privileged_port(capsys, tiny_run):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        expect_one_line_error(capsys, ["serve", str(tiny_run), "--port", str(port)], "address already in use")
+    if os.geteuid() != 0:  # root may bind port 80
+        expect_one_line_error(capsys, ["serve", str(tiny_run), "--port", "80"], "permission denied")
+
+
+def test_serve_two_runs_with_one_name(capsys, tiny_run, tmp_path):
+    twin = copy_run(tiny_run, tmp_path / tiny_run.name)
+    expect_one_line_error(capsys, ["serve", str(tiny_run), str(twin), "--port", str(free_port())], "both named")
