@@ -72,6 +72,16 @@ def perturbed_model(vocab_size: int, block_size: int, seed: int = 0, **options) 
     return model
 
 
+def randomise(model: torch.nn.Module) -> torch.nn.Module:
+    """Random weights everywhere (norm gains and biases too), so no parameter can hide behind its init; eval mode.
+    For parity tests against Hugging Face models (in either direction)."""
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn_like(p) * 0.2 + (1.0 if p.dim() == 1 else 0.0))
+    return model.eval()
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
     """A small char model trained for 40 steps on bundled Tiny Shakespeare (a real, loadable run)."""

@@ -10,6 +10,7 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 
+from conftest import randomise  # noqa: E402
 from lanternlm.cli import main  # noqa: E402
 from lanternlm.config import ModelConfig, RunConfig  # noqa: E402
 from lanternlm.errors import LanternError  # noqa: E402
@@ -43,15 +44,6 @@ def mistral():
 def mixtral():
     return transformers.MixtralForCausalLM(transformers.MixtralConfig(
         **LLAMA_SHAPE, num_local_experts=4, num_experts_per_tok=2, sliding_window=None))
-
-
-def randomise(model):
-    """Random weights everywhere (norm gains and biases too), so no parameter can hide behind its init."""
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn_like(p) * 0.2 + (1.0 if p.dim() == 1 else 0.0))
-    return model.eval()
 
 
 def hf_logits(model, idx):
@@ -147,8 +139,8 @@ def test_mixtral_router_and_aux_loss_equal_transformers(tmp_path):
 def test_bad_hf_directories(tmp_path):
     with pytest.raises(LanternError, match="no config.json"):
         load_hf_model(tmp_path)
-    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
-    with pytest.raises(LanternError, match="unsupported model family 'bert'"):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "t5"}))
+    with pytest.raises(LanternError, match="unsupported model family 't5'"):
         load_hf_model(tmp_path)
 
     hf = randomise(llama())

@@ -20,7 +20,7 @@ from .io import read_toml
 class ModelConfig:
     """Shape of the network (the seeds' hyper-parameter table)."""
 
-    family: str = "gpt"  # decoder-only transformer
+    family: str = "gpt"  # gpt: decoder-only transformer | bert: encoder-only (bidirectional, masked LM)
     vocab_size: int = 0  # 0: taken from the tokenizer
     block_size: int = 256  # context length / max positions
     n_layer: int = 6
@@ -43,6 +43,12 @@ class ModelConfig:
     n_expert: int = 0  # mixture-of-experts feed-forward with this many experts; 0 = one dense feed-forward
     n_expert_active: int = 2  # top-k: experts each token is routed to
     moe_aux_loss_coef: float = 0.01  # weight of the load-balancing loss added to the training loss
+    # the bert family only
+    type_vocab_size: int = 0  # segment (token-type) embeddings: 2 for sentence pairs (BERT), 0 = none
+    mlm_head: bool = True  # masked-LM head: Linear d->d, activation, norm, decoder tied to the token embedding
+    pooler: bool = False  # BERT's pooler tanh(W·h_[CLS] + b), the next-sentence head's input (kept on import)
+    pooling: str = "mean"  # sentence vector: mean over non-padding positions | cls (the [CLS] position)
+    normalize_embeddings: bool = False  # L2-normalise sentence vectors (then cosine similarity = dot product)
 
     @property
     def ff_dim(self) -> int:
@@ -87,6 +93,13 @@ class ModelConfig:
         _check_choice("model.position", self.position, ("learned", "sinusoidal", "rope", "alibi", "none"))
         _check_choice("model.norm", self.norm, ("layernorm", "rmsnorm"))
         _check_choice("model.norm_placement", self.norm_placement, ("pre", "post"))
+        _check_choice("model.pooling", self.pooling, ("mean", "cls"))
+        if self.type_vocab_size < 0:
+            raise LanternError(f"model.type_vocab_size must be >= 0, got {self.type_vocab_size}")
+        if self.family == "bert" and (self.position == "alibi" or self.sliding_window or self.n_expert):
+            raise LanternError("the bert family has no position='alibi', sliding_window or n_expert (decoder options)")
+        if self.family != "bert" and (self.type_vocab_size or self.pooler):
+            raise LanternError("model.type_vocab_size and model.pooler belong to the bert family (model.family)")
 
 
 ACTIVATION_NAMES = ("gelu", "gelu_tanh", "relu", "silu", "swiglu")

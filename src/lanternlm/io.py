@@ -145,9 +145,10 @@ def atomic_directory(target: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         yield tmp
-        for child in tmp.iterdir():
-            with open(child, "rb") as fh:
-                os.fsync(fh.fileno())
+        for child in tmp.rglob("*"):  # files in subdirectories too (a sentence-transformers export has some)
+            if child.is_file():
+                with open(child, "rb") as fh:
+                    os.fsync(fh.fileno())
         if target.exists():
             old = target.with_name(f".{target.name}.old")
             os.replace(target, old)

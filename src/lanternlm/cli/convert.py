@@ -15,10 +15,11 @@ app.add_typer(convert_app, name="convert")
 
 @convert_app.command("from-hf")
 def from_hf_command(
-    directory: Path = typer.Argument(..., help="A local HF model directory: config.json + *.safetensors (GPT-2, Llama, Mistral, Mixtral)."),
+    directory: Path = typer.Argument(..., help="A local HF model directory: config.json + *.safetensors (GPT-2, "
+                                               "Llama, Mistral, Mixtral, BERT with sentence-transformers pooling)."),
     out: Path = typer.Option(..., "--out", "-o", help="Run directory to create."),
 ) -> None:
-    """Import a Hugging Face model (and its byte-level BPE tokenizer, if present) as a Lantern run."""
+    """Import a Hugging Face model (and its byte-level BPE or WordPiece tokenizer, if present) as a Lantern run."""
     from ..interop import import_hf
 
     family, has_tokenizer = import_hf(directory, out)
@@ -29,7 +30,8 @@ def from_hf_command(
 @convert_app.command("to-hf")
 def to_hf_command(
     run: Path = typer.Argument(..., help="Lantern run directory."),
-    out: Path = typer.Option(..., "--out", "-o", help="Directory to create for transformers.AutoModelForCausalLM."),
+    out: Path = typer.Option(..., "--out", "-o", help="Directory to create for transformers.AutoModelForCausalLM "
+                                                      "(AutoModel or BertForMaskedLM for a BERT)."),
 ) -> None:
     """Export a Lantern run as a Hugging Face directory (config.json + model.safetensors [+ tokenizer])."""
     from ..interop import export_hf

@@ -3,11 +3,13 @@
     lantern convert from-hf DIR --out RUN    config.json + *.safetensors (+ tokenizer files) -> a Lantern run
     lantern convert to-hf RUN --out DIR      a Lantern run -> config.json + model.safetensors that
                                              `AutoModelForCausalLM.from_pretrained(DIR)` loads
+                                             (`AutoModel` / `BertForMaskedLM` for an encoder)
 
-Families: GPT-2, Llama (incl. grouped-query attention), Mistral and Mixtral (see `hf_families`). Weights are
-read from safetensors only (pickled `.bin` files can run code when loaded) and converted to float32, the
-precision Lantern trains in. The tokenizer travels too when the directory has GPT-2-style `vocab.json` +
-`merges.txt` or a byte-level BPE `tokenizer.json`.
+Families: GPT-2, Llama (incl. grouped-query attention), Mistral, Mixtral and BERT (BertModel, BertForMaskedLM,
+sentence-transformers' pooling; see `hf_families`). Weights are read from safetensors only (pickled `.bin`
+files can run code when loaded) and converted to float32, the precision Lantern trains in. The tokenizer
+travels too when the directory has GPT-2-style `vocab.json` + `merges.txt` or a byte-level BPE
+`tokenizer.json` (BERT's WordPiece `vocab.txt`: see `hf_tokenizer`).
 """
 
 from __future__ import annotations
@@ -26,12 +28,12 @@ from ..io import atomic_directory, read_json, write_json_atomic, write_text_atom
 from ..models import build_model
 from ..runs import RunPaths, load_run_config, load_weights, save_weights
 from ..tokenizers import load_tokenizer
-from .hf_families import FAMILIES, Family, family_for
+from .hf_families import FAMILIES, Family, bert_family, family_for
 from .hf_tokenizer import read_hf_tokenizer, write_hf_tokenizer
 
 
-def read_hf_config(directory: Path) -> tuple[Family, ModelConfig]:
-    """config.json -> (its family, the equivalent Lantern ModelConfig)."""
+def read_hf_directory(directory: Path) -> tuple[Family, ModelConfig, dict[str, torch.Tensor]]:
+    """config.json + the weights (+ the family's other files) -> (family, the equivalent ModelConfig, HF tensors)."""
     path = directory / "config.json"
     if not path.is_file():
         raise LanternError(f"{directory} is not a Hugging Face model directory (no config.json)")
@@ -44,11 +46,14 @@ def read_hf_config(directory: Path) -> tuple[Family, ModelConfig]:
         values = family.from_hf(hf)
     except KeyError as exc:
         raise LanternError(f"{path}: lacks {exc.args[0]!r}") from None
+    tensors = read_safetensors(directory)
+    if family.read_extras is not None:
+        values.update(family.read_extras(directory, set(tensors)))
     names = {f.name for f in fields(ModelConfig)}
     fixed = {k: v for k, v in family.fixed.items() if k in names and not isinstance(v, tuple)}
     config = ModelConfig(**{**fixed, **values})
     config.validate()
-    return family, config
+    return (bert_family(config) if config.family == "bert" else family), config, tensors
 
 
 def read_safetensors(directory: Path) -> dict[str, torch.Tensor]:
@@ -69,8 +74,9 @@ def read_safetensors(directory: Path) -> dict[str, torch.Tensor]:
 
 
 def state_dict_from_hf(family: Family, config: ModelConfig, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """HF tensors -> Lantern state dict; every HF tensor must be used (or be a known buffer)."""
-    tensors = {(k if k.startswith((family.prefix, "lm_head.")) else family.prefix + k): v for k, v in tensors.items()}
+    """HF tensors -> Lantern state dict; every HF tensor must be used (or be one the family drops)."""
+    outside = (family.prefix, *family.heads)  # names that need no prefix added
+    tensors = {(k if k.startswith(outside) else family.prefix + k): v for k, v in tensors.items()}
     state, used = {}, set()
     for link in family.links(config):
         missing = [k for k in link.theirs if k not in tensors]
@@ -79,9 +85,6 @@ def state_dict_from_hf(family: Family, config: ModelConfig, tensors: dict[str, t
         joined = torch.cat([tensors[k] for k in link.theirs], dim=0)
         state[link.ours] = joined.t().contiguous() if link.transpose else joined
         used.update(link.theirs)
-    if config.tie_embeddings:
-        state["lm_head.weight"] = state["wte.weight"]
-        used.add("lm_head.weight")  # some files store the tied head anyway
     unknown = sorted(k for k in tensors if k not in used and not k.endswith(family.ignored))
     if unknown:
         raise LanternError(f"the checkpoint has {len(unknown)} tensor(s) the {family.model_type} mapping does not "
@@ -95,6 +98,10 @@ def state_dict_to_hf(family: Family, config: ModelConfig, state: dict[str, torch
         tensor = state[link.ours].t() if link.transpose else state[link.ours]
         parts = tensor.split(list(link.sizes), dim=0) if link.sizes else (tensor,)
         tensors.update({name: part.contiguous() for name, part in zip(link.theirs, parts)})
+    owners: dict[tuple[int, int], str] = {}
+    for name, tensor in tensors.items():  # one Lantern tensor under two HF names (BERT's decoder bias): two copies
+        if owners.setdefault((tensor.data_ptr(), tensor.numel()), name) != name:
+            tensors[name] = tensor.clone()
     return tensors
 
 
@@ -103,8 +110,8 @@ def load_hf_model(directory: str | Path) -> tuple[Family, torch.nn.Module]:
     directory = Path(directory)
     if not directory.is_dir():
         raise LanternError(f"not a directory: {directory}")
-    family, config = read_hf_config(directory)
-    state = state_dict_from_hf(family, config, read_safetensors(directory))
+    family, config, tensors = read_hf_directory(directory)
+    state = state_dict_from_hf(family, config, tensors)
     model = build_model(config)
     try:
         model.load_state_dict(state, strict=True)
@@ -154,6 +161,8 @@ def export_hf(run: str | Path, out: str | Path) -> Family:
     eot = tokenizer.eot_id if tokenizer is not None else None
     hf_config.update(bos_token_id=eot, eos_token_id=eot)
     with atomic_directory(out) as tmp:
+        if family.write_extras is not None:
+            family.write_extras(config, tensors, tmp)
         save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         write_json_atomic(tmp / "config.json", hf_config)
         if tokenizer is not None:

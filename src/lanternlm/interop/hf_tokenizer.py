@@ -1,5 +1,6 @@
 """Tokenizers in Hugging Face directories: GPT-2's `vocab.json` + `merges.txt`, or a byte-level BPE
-`tokenizer.json` (the `tokenizers` library format), read into Lantern's `BPETokenizer`.
+`tokenizer.json` (the `tokenizers` library format), read into Lantern's `BPETokenizer`; BERT's WordPiece
+`vocab.txt` into the `WordPieceTokenizer`.
 
 Both write token bytes through GPT-2's byte -> printable-character table ("Ġ" is the space). Ids must equal
 merge ranks (true of GPT-2's and tiktoken-derived vocabularies such as Llama 3's), as Lantern's BPE requires.
@@ -17,8 +18,10 @@ from ..tokenizers.formats import bytes_to_unicode
 from ..tokenizers.pretokenize import PATTERNS, pattern_name
 
 
-def read_hf_tokenizer(directory: Path) -> BPETokenizer | None:
-    """The directory's byte-level BPE tokenizer, or None when it has none Lantern can read."""
+def read_hf_tokenizer(directory: Path) -> Tokenizer | None:
+    """The directory's byte-level BPE or WordPiece tokenizer, or None when it has none Lantern can read."""
+    if (directory / "vocab.txt").is_file():
+        return read_wordpiece(directory)
     if (directory / "vocab.json").is_file() and (directory / "merges.txt").is_file():
         return BPETokenizer.from_gpt2_files(directory / "vocab.json", directory / "merges.txt")
     path = directory / "tokenizer.json"
@@ -35,6 +38,18 @@ def read_hf_tokenizer(directory: Path) -> BPETokenizer | None:
     except KeyError as exc:
         raise LanternError(f"{path}: token character {exc.args[0]!r} is not in the byte-level alphabet") from None
     return BPETokenizer.from_ranks(ranks, _split_pattern(data.get("pre_tokenizer")) or "gpt2", specials)
+
+
+def read_wordpiece(directory: Path) -> Tokenizer | None:
+    """BERT's vocab.txt (+ tokenizer.json, tokenizer_config.json) as a WordPieceTokenizer.
+
+    MERGE: tokenizers/wordpiece.py comes from the `wordpiece` branch; until it is merged this returns None and a
+    BERT model is imported without its tokenizer. Drop the ImportError guard when merging."""
+    try:
+        from ..tokenizers.wordpiece import WordPieceTokenizer
+    except ImportError:
+        return None
+    return WordPieceTokenizer.from_hf_directory(directory)
 
 
 def _split_pattern(pre_tokenizer: dict | None) -> str | None:

@@ -2,10 +2,11 @@
 
 from ..config import ModelConfig
 from ..errors import LanternError
-from .base import LanguageModel
+from .base import IGNORE_INDEX, LanguageModel
+from .encoder import BERT, EncoderOutput
 from .gpt import GPT, LMOutput
 
-FAMILIES = {"gpt": GPT}
+FAMILIES = {"gpt": GPT, "bert": BERT}  # model.family: decoder-only GPT, encoder-only BERT
 
 
 def build_model(config: ModelConfig) -> LanguageModel:
@@ -17,4 +18,4 @@ def build_model(config: ModelConfig) -> LanguageModel:
     return FAMILIES[config.family](config)
 
 
-__all__ = ["GPT", "LMOutput", "LanguageModel", "build_model", "FAMILIES"]
+__all__ = ["GPT", "LMOutput", "BERT", "EncoderOutput", "IGNORE_INDEX", "LanguageModel", "build_model", "FAMILIES"]

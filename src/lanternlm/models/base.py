@@ -20,6 +20,8 @@ import torch.nn as nn
 from ..config import ModelConfig
 from ..nn.kv_cache import KVCache
 
+IGNORE_INDEX = -1  # a target position with this id carries no loss (a prompt token, an unmasked MLM position)
+
 
 class LanguageModel(nn.Module):
     config: ModelConfig

@@ -1,8 +1,9 @@
 """GPT: a decoder-only transformer language model, top to bottom as in the diagram.
 
 tokens -> token embedding (+ absolute positions) -> dropout -> N x Block -> final norm -> LM head -> logits
-Block, pre-norm (GPT-2, Llama):  x = x + Attention(norm(x));  x = x + FeedForward(norm(x))
-Block, post-norm (2017 paper):   x = norm(x + Attention(x));  x = norm(x + FeedForward(x))
+Block (models/transformer.py), causal here:
+  pre-norm (GPT-2, Llama):  x = x + Attention(norm(x));  x = x + FeedForward(norm(x))
+  post-norm (2017 paper):   x = norm(x + Attention(x));  x = norm(x + FeedForward(x))
 
 Every option of the family is a field of `ModelConfig`: positions (learned, sinusoidal, RoPE, ALiBi, none),
 LayerNorm or RMSNorm, the activation (SwiGLU included), MHA/MQA/GQA, QK-norm, a sliding window, a
@@ -19,9 +20,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..config import ModelConfig
-from ..nn import (FeedForward, GroupedQueryAttention, KVCache, LearnedPositionalEmbedding, Linear, MoEFeedForward,
-                  RotaryEmbedding, Routing, SinusoidalPositionalEncoding, make_norm)
-from .base import LanguageModel
+from ..nn import KVCache, Linear, make_norm
+from .base import IGNORE_INDEX, LanguageModel
+from .transformer import Block, init_weights, positions
 
 
 @dataclass
@@ -33,57 +34,12 @@ class LMOutput:
     expert_load: torch.Tensor | None = None  # (n_layer, n_expert): share of routed tokens per expert
 
 
-class Block(nn.Module):
-    """One transformer block: causal self-attention and a feed-forward network, each in a residual branch."""
-
-    def __init__(self, config: ModelConfig, rotary: RotaryEmbedding | None) -> None:
-        super().__init__()
-        c = config
-        self.pre_norm = c.norm_placement == "pre"
-        self.ln_1 = make_norm(c.norm, c.n_embd, c.norm_eps, c.bias)
-        self.attn = GroupedQueryAttention(n_embd=c.n_embd, n_head=c.n_head, n_kv_head=c.kv_heads, bias=c.bias,
-                                          attn_dropout=c.attn_dropout, resid_dropout=c.dropout, qk_norm=c.qk_norm,
-                                          norm_eps=c.norm_eps, sliding_window=c.sliding_window, rotary=rotary,
-                                          alibi=c.position == "alibi")
-        self.ln_2 = make_norm(c.norm, c.n_embd, c.norm_eps, c.bias)
-        self.moe = c.n_expert > 0
-        if self.moe:
-            self.mlp = MoEFeedForward(n_embd=c.n_embd, d_ff=c.ff_dim, n_expert=c.n_expert,
-                                      top_k=c.n_expert_active, activation=c.activation, bias=c.bias,
-                                      dropout=c.dropout)
-        else:
-            self.mlp = FeedForward(n_embd=c.n_embd, d_ff=c.ff_dim, activation=c.activation, bias=c.bias,
-                                   dropout=c.dropout)
-
-    def feed_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, Routing | None]:
-        return self.mlp(x) if self.moe else (self.mlp(x), None)
-
-    def forward(self, x: torch.Tensor, return_attention: bool = False, start_pos: int = 0,
-                kv_cache=None) -> tuple[torch.Tensor, torch.Tensor | None, Routing | None]:
-        if self.pre_norm:  # the residual stream itself is never normalised: gradients flow straight through
-            attn_out, weights = self.attn(self.ln_1(x), return_attention, start_pos, kv_cache)
-            x = x + attn_out
-            mlp_out, routing = self.feed_forward(self.ln_2(x))
-            x = x + mlp_out
-        else:
-            attn_out, weights = self.attn(x, return_attention, start_pos, kv_cache)
-            x = self.ln_1(x + attn_out)
-            mlp_out, routing = self.feed_forward(x)
-            x = self.ln_2(x + mlp_out)
-        return x, weights, routing
-
-
 class GPT(LanguageModel):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = c = config
         self.wte = nn.Embedding(c.vocab_size, c.n_embd)  # token embedding matrix, |V| x d
-        self.wpe: nn.Module | None = None  # RoPE and ALiBi act inside attention; "none" has no positions
-        if c.position == "learned":
-            self.wpe = LearnedPositionalEmbedding(c.block_size, c.n_embd)
-        elif c.position == "sinusoidal":
-            self.wpe = SinusoidalPositionalEncoding(c.block_size, c.n_embd)
-        rotary = RotaryEmbedding(c.head_dim, c.block_size, c.rope_theta) if c.position == "rope" else None
+        self.wpe, rotary = positions(c)  # RoPE and ALiBi act inside attention; "none" has no positions
         self.drop = nn.Dropout(c.dropout) if c.dropout > 0 else nn.Identity()
         self.blocks = nn.ModuleList(Block(c, rotary) for _ in range(c.n_layer))
         # post-norm blocks already end in a norm; pre-norm needs one before the head
@@ -91,17 +47,10 @@ class GPT(LanguageModel):
         self.lm_head = Linear(c.n_embd, c.vocab_size, bias=False)  # unembedding
         if c.tie_embeddings:
             self.lm_head.weight = self.wte.weight
-        self.apply(self._init_weights)
+        self.apply(init_weights)
         for name, param in self.named_parameters():
             if name.endswith("c_proj.weight"):  # GPT-2: residual projections scaled by 1/sqrt(2 * n_layer)
                 nn.init.normal_(param, mean=0.0, std=0.02 / math.sqrt(2 * c.n_layer))
-
-    @staticmethod
-    def _init_weights(module: nn.Module) -> None:
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
-        if isinstance(module, nn.Linear) and module.bias is not None:
-            nn.init.zeros_(module.bias)
 
     def embed(self, idx: torch.Tensor, start_pos: int = 0) -> torch.Tensor:
         """Input embedding = token embedding (+ absolute position embedding), (B, T) -> (B, T, d)."""
@@ -131,7 +80,8 @@ class GPT(LanguageModel):
         aux_loss = torch.stack([r.aux_loss for r in routings]).mean() if routings else None
         loss = None
         if targets is not None:
-            loss = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.reshape(-1), ignore_index=-1)
+            loss = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.reshape(-1),
+                                   ignore_index=IGNORE_INDEX)
             if aux_loss is not None and self.training:  # evaluation reports the pure cross-entropy
                 loss = loss + self.config.moe_aux_loss_coef * aux_loss
         expert_load = torch.stack([r.expert_load for r in routings]).detach() if routings else None

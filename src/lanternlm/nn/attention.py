@@ -34,26 +34,42 @@ def causal_mask(t_query: int, t_key: int, device: torch.device | None = None, wi
     return allowed & (q - k < window) if window > 0 else allowed
 
 
+def allowed_keys(t_query: int, t_key: int, device: torch.device | None = None, causal: bool = True, window: int = 0,
+                 key_mask: torch.Tensor | None = None) -> torch.Tensor | None:
+    """True where query i may attend to key j; None when every query sees every key (bidirectional, no padding).
+
+    `causal`/`window` as in `causal_mask`, (T_q, T_k); `key_mask` (B, T_k) is False at padding, which no query
+    may see, giving (B, 1, T_q, T_k) (or (B, 1, 1, T_k) alone): a padded key's score becomes -inf."""
+    allowed = causal_mask(t_query, t_key, device, window) if causal or window else None
+    if key_mask is None:
+        return allowed
+    keys = key_mask[:, None, None, :]
+    return keys if allowed is None else keys & allowed
+
+
 def attention_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = True,
-                        dropout_p: float = 0.0, bias: torch.Tensor | None = None,
-                        window: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+                        dropout_p: float = 0.0, bias: torch.Tensor | None = None, window: int = 0,
+                        key_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """q: (B, H, T_q, d_head); k, v: (B, H_kv, T_k, d_head) with H a multiple of H_kv; bias: (H, T_q, T_k) added
-    to the scores (ALiBi). Returns (output (B, H, T_q, d_head), weights (B, H, T_q, T_k))."""
+    to the scores (ALiBi); key_mask: (B, T_k), False at padded keys. Returns (output (B, H, T_q, d_head),
+    weights (B, H, T_q, T_k))."""
     group = q.size(1) // k.size(1)
     if group > 1:  # each K/V head serves `group` consecutive query heads
         k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
     if bias is not None:
         scores = scores + bias
-    if causal or window:
-        scores = scores.masked_fill(~causal_mask(q.size(-2), k.size(-2), q.device, window), float("-inf"))
+    allowed = allowed_keys(q.size(-2), k.size(-2), q.device, causal, window, key_mask)
+    if allowed is not None:
+        scores = scores.masked_fill(~allowed, float("-inf"))
     weights = softmax(scores).to(q.dtype)
     dropped = F.dropout(weights, p=dropout_p) if dropout_p > 0 else weights
     return dropped @ v, weights
 
 
 class GroupedQueryAttention(nn.Module):
-    """Causal self-attention with n_head query heads and n_kv_head key/value heads (MHA, MQA or GQA).
+    """Self-attention with n_head query heads and n_kv_head key/value heads (MHA, MQA or GQA); causal (a decoder:
+    position i sees 0..i) or bidirectional (an encoder: every position sees every other one).
 
     Project to Q, K, V in one matmul, split into heads, optionally RMS-normalise Q and K per head (QK-norm,
     keeps the logits bounded), apply rotary positions, attend, concatenate the heads, project back."""
@@ -61,7 +77,7 @@ class GroupedQueryAttention(nn.Module):
     def __init__(self, n_embd: int, n_head: int, n_kv_head: int | None = None, bias: bool = True,
                  attn_dropout: float = 0.0, resid_dropout: float = 0.0, qk_norm: bool = False,
                  norm_eps: float = 1e-5, sliding_window: int = 0, rotary: RotaryEmbedding | None = None,
-                 alibi: bool = False) -> None:
+                 alibi: bool = False, causal: bool = True) -> None:
         super().__init__()
         n_kv_head = n_kv_head or n_head
         if n_embd % n_head or n_head % n_kv_head:
@@ -78,13 +94,16 @@ class GroupedQueryAttention(nn.Module):
         else:
             self.alibi_slopes = None
         self.sliding_window = sliding_window
+        self.causal = causal
         self.attn_dropout = attn_dropout
         self.resid_dropout = nn.Dropout(resid_dropout) if resid_dropout > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor, return_attention: bool = False, start_pos: int = 0,
-                kv_cache: LayerKVCache | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+                kv_cache: LayerKVCache | None = None,
+                key_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """x: (B, T, d) at positions start_pos..start_pos+T-1. With `kv_cache`, this step's keys and values are
-        stored there and the queries attend over every cached position."""
+        stored there and the queries attend over every cached position. key_mask: (B, T_keys) bool, False at
+        padding (no query attends to a padded key)."""
         B, T, C = x.shape
         qkv = self.c_attn(x).view(B, T, self.n_head + 2 * self.n_kv_head, self.head_dim)
         q, k, v = qkv.split([self.n_head, self.n_kv_head, self.n_kv_head], dim=2)
@@ -98,23 +117,27 @@ class GroupedQueryAttention(nn.Module):
         dropout_p = self.attn_dropout if self.training else 0.0
         bias = alibi_bias(self.alibi_slopes, T, k.size(2)) if self.alibi_slopes is not None else None
         if return_attention:
-            y, weights = attention_reference(q, k, v, True, dropout_p, bias, self.sliding_window)
+            y, weights = attention_reference(q, k, v, self.causal, dropout_p, bias, self.sliding_window, key_mask)
         else:
-            y, weights = self._fused(q, k, v, dropout_p, bias), None
+            y, weights = self._fused(q, k, v, dropout_p, bias, key_mask), None
         y = y.transpose(1, 2).reshape(B, T, C)  # concatenate heads
         return self.resid_dropout(self.c_proj(y)), weights
 
     def _fused(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout_p: float,
-               bias: torch.Tensor | None) -> torch.Tensor:
-        """PyTorch's fused kernel. Plain causal attention over a full sequence uses `is_causal` (no mask tensor,
-        the fastest path), and one new token over cached keys needs no mask (it may see them all); a window,
-        ALiBi or several new tokens over cached keys need an explicit mask."""
+               bias: torch.Tensor | None, key_mask: torch.Tensor | None) -> torch.Tensor:
+        """PyTorch's fused kernel. Bidirectional attention without padding, plain causal attention over a full
+        sequence (`is_causal`: no mask tensor, the fastest path) and one new token over cached keys (it may see
+        them all) need no mask; a window, ALiBi, padding or several new tokens over cached keys need one."""
         gqa = self.n_kv_head != self.n_head
         t_q, t_k = q.size(2), k.size(2)
-        if bias is None and not self.sliding_window and (t_q == t_k or t_q == 1):
-            return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=t_q > 1, enable_gqa=gqa)
-        allowed = causal_mask(t_q, t_k, q.device, self.sliding_window)
-        mask = allowed if bias is None else bias.to(q.dtype).masked_fill(~allowed, float("-inf"))
+        plain = bias is None and key_mask is None and not self.sliding_window
+        if plain and (not self.causal or t_q == t_k or t_q == 1):
+            return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=self.causal and t_q > 1,
+                                                  enable_gqa=gqa)
+        mask = allowed_keys(t_q, t_k, q.device, self.causal, self.sliding_window, key_mask)
+        if bias is not None:  # a float mask is added to the scores: the bias where allowed, -inf elsewhere
+            bias = bias.to(q.dtype)
+            mask = bias if mask is None else torch.where(mask, bias, float("-inf"))
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, enable_gqa=gqa)
 
 
