@@ -18,7 +18,7 @@ from test_bpe_vocabs import CORPORA, corpus_slice
 HARD_TEXTS = [
     "Hello, World! Unaffable naïve café, CRÈME BRÛLÉE; Ångström — “quoted” ‘single’ «guillemets»",
     "ΟΔΟΣ ΣΟΦΙΑΣ Σ σ ς İstanbul ǅemal ß ẞ ﬁne Ⅻ ①",  # final sigma, dotted I, titlecase, ligature
-    "日本語のテキストと中文字符，还有한국어 텍스트。𠀋𪜶 豈更",  # CJK (incl. extension B, compatibility), kana, Hangul
+    "日本語のテキストと中文字符，还有한국어 텍스트。a𠀋b𪜶c 豈更",  # CJK (incl. extension B, compatibility), kana, Hangul
     "emoji 😀👍🏽 👨‍👩‍👧 🇫🇷 ❤️ ☃ 🥰 a😀b",  # skin tone, ZWJ family, flag, variation selector
     "ctrl a\x00b c\x07d e\x0bf g\x0ch i\x1cj k\x1fl m\x7fn o\x85p q\u200bq r\u200dr s\ufeffs t\ufffdt \ue000u",
     "mixed\twhite\nspace\r\nhere\u00a0nbsp\u2003em\u3000ideographic\u2028line\u2029para  \t ",

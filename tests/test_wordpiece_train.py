@@ -10,6 +10,7 @@ import pytest
 
 from lanternlm.errors import LanternError
 from lanternlm.tokenizers import load_tokenizer
+from lanternlm.tokenizers import wordpiece_train
 from lanternlm.tokenizers.bert_pretokenize import BertPreTokenizer
 from lanternlm.tokenizers.wordpiece_train import SPECIALS, count_words, initial_alphabet, learn_vocab, train_wordpiece
 
@@ -69,8 +70,11 @@ def test_incremental_trainer_equals_naive_on_real_text(shared_data):
     assert learn_vocab(counts, size) == naive_vocab(counts, size)
 
 
-def test_incremental_trainer_equals_naive_to_exhaustion():
-    """Words over a 3-letter alphabet, many ties: both trainers run until no pair is left."""
+@pytest.mark.parametrize("heap_slack", [1_000_000, 0])
+def test_incremental_trainer_equals_naive_to_exhaustion(monkeypatch, heap_slack):
+    """Words over a 3-letter alphabet, many ties: both trainers run until no pair is left (with heap_slack 0
+    the heap is rebuilt after nearly every merge)."""
+    monkeypatch.setattr(wordpiece_train, "HEAP_SLACK", heap_slack)
     rng = random.Random(0)
     counts = {"".join(rng.choices("abc", k=rng.randint(1, 9))): rng.randint(1, 50) for _ in range(300)}
     vocab = learn_vocab(counts, 10**6)

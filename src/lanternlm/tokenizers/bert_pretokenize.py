@@ -21,6 +21,7 @@ e.g. the Arabic end-of-text mark U+061D) are treated differently; `tests/test_wo
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 import regex
@@ -34,6 +35,7 @@ _NONSPACING_MARKS = regex.compile(r"\p{Mn}+")
 _WHITESPACE = regex.compile(r"\p{White_Space}+")
 # Inside a whitespace-free chunk: one punctuation character or CJK ideograph, or a run of anything else.
 _PIECE = regex.compile(rf"[{_PUNCTUATION}{_CJK}]|[^{_PUNCTUATION}{_CJK}]+")
+_ASCII_PIECE = re.compile(r"[!-/:-@\[-`{-~]|[^!-/:-@\[-`{-~]+")  # the same on ASCII text, with the faster `re`
 
 
 class BertPreTokenizer:
@@ -71,6 +73,8 @@ class BertPreTokenizer:
 
     def pieces(self, chunk: str) -> list[str]:
         """The words of one chunk: punctuation and CJK ideographs cut out one character each."""
+        if chunk.isascii():
+            return [chunk] if chunk.isalnum() else _ASCII_PIECE.findall(chunk)
         return self._piece.findall(chunk)
 
     def words(self, text: str) -> list[str]:

@@ -136,7 +136,13 @@ class WordPieceTokenizer(Tokenizer):
         return ids
 
     def _chunk(self, chunk: str) -> list[int]:
-        ids = [i for word in self.pre.pieces(chunk) for i in self.word_ids(word)]
+        """Ids of a whitespace-free chunk ("dog." -> dog .), cached; its words share the same cache."""
+        words = self.pre.pieces(chunk)
+        if len(words) == 1:
+            ids = self.word_ids(chunk)
+        else:
+            cached = self._chunk_ids.get
+            ids = [i for word in words for i in (cached(word) or self._chunk(word))]
         if len(self._chunk_ids) >= CHUNK_CACHE_SIZE:
             self._chunk_ids.clear()
         self._chunk_ids[chunk] = ids
@@ -170,8 +176,9 @@ class WordPieceTokenizer(Tokenizer):
         """(ids, token_type_ids) of `[CLS] text [SEP]` or `[CLS] text [SEP] pair [SEP]` (types 0..0 1..1).
 
         With `max_length`, the pieces are cut to fit (the specials always stay): a single text keeps its first
-        max_length - 2 pieces; a pair is cut longest-first: the shorter part stays whole if the longer one can
-        take the rest, otherwise each gets half (the odd one extra to the longer part, to the second on a tie)."""
+        max_length - 2 pieces; a pair is cut longest-first, as Hugging Face does: if the shorter part fits in
+        half the room it stays whole and the longer one gets the rest, otherwise each gets half (an odd one
+        extra to the longer part; for equal lengths, to the second)."""
         if self.cls_id is None or self.sep_id is None:
             raise LanternError("this vocabulary has no [CLS]/[SEP] tokens to build model inputs")
         first = self.encode(text, allowed_special)

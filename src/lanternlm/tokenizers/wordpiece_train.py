@@ -21,7 +21,7 @@ Incremental, not a full recount per merge:
 2. the best pair comes from a heap with lazy deletion. A score drops when a pair loses occurrences or one of
    its symbols gains some: such entries are found out of date when they reach the top and re-queued with
    their true score. A score *rises* only for pairs that contain a or b (their counts fell): those are
-   re-queued right after the merge.
+   re-queued right after the merge. When out-of-date entries pile up, the heap is rebuilt from the live pairs.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from .pretokenize import read_batches
 from .wordpiece import BERT_SPECIALS, WordPieceTokenizer
 
 SPECIALS = [BERT_SPECIALS[role] for role in ("pad", "unk", "cls", "sep", "mask")]  # ids 0..4, in this order
+HEAP_SLACK = 1_000_000  # out-of-date heap entries tolerated before the heap is rebuilt (bounds memory)
 
 
 def count_words(paths: Iterable[str | Path], pre: BertPreTokenizer,
@@ -125,6 +126,9 @@ def learn_vocab(word_counts: dict[str, int], vocab_size: int, specials: Iterable
         touched = _merge(pair, new_char, words, freqs, where, pair_count, symbol_count, pairs_of)
         for q in touched | pairs_of[a] | pairs_of[b]:
             heapq.heappush(heap, entry(q))
+        if len(heap) > 2 * len(pair_count) + HEAP_SLACK:  # mostly out-of-date entries: start afresh
+            heap = [entry(q) for q in pair_count]
+            heapq.heapify(heap)
         if progress and (len(vocab) - start_size) % report_every == 0:
             progress("merge", len(vocab) - start_size, vocab_size - start_size)
     if progress:
