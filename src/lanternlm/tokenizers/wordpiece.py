@@ -101,7 +101,7 @@ class WordPieceTokenizer(Tokenizer):
         options = {**hf_directory_options(path), **overrides}
         try:
             return cls(**options)
-        except LanternError as exc:
+        except (LanternError, ValueError) as exc:
             raise LanternError(f"{path}: {exc}") from None
 
     # ----------------------------------------------------------------- ids of the special roles

@@ -108,7 +108,11 @@ def hf_directory_options(path: str | Path) -> dict[str, Any]:
         raise LanternError(f"{path}: do_basic_tokenize=false is not supported (BERT's basic pre-tokenization "
                            "is part of Lantern's WordPiece)")
     if (path / "tokenizer.json").is_file():
-        options = _from_tokenizer_json(path / "tokenizer.json")
+        try:
+            options = _from_tokenizer_json(path / "tokenizer.json")
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise LanternError(f"{path / 'tokenizer.json'}: unexpected content ({exc.__class__.__name__}: {exc})") \
+                from None
     elif (path / "vocab.txt").is_file():
         options = {"vocab": read_vocab_txt(path / "vocab.txt"),
                    "lowercase": bool(config.get("do_lower_case", True)),
