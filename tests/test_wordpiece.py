@@ -25,7 +25,7 @@ HARD_TEXTS = [
     "x" * 100 + " " + "y" * 101 + " " + "z" * 99 + "," + "w" * 150 + " supercalifragilisticexpialidocious",
     "$5+3=8 <tag> a^b `code` x|y ~tilde @user #hash 50% a_b c&d {brace} [bracket] back\\slash",
     "e\u0301 combining acute, a\u0308 umlaut, \u0627\u064e\u0644 arabic harakat, \u05e9\u05c1 hebrew point",
-    "[CLS] text with [SEP] special [MASK] tokens [PAD] and [UNK] lowercase [cls] [Mask]",
+    "[CLS] text with [SEP] special [MASK] tokens [PAD] and [UNK] lowercase [cls] [Mask] glued a[MASK]b[SEP][SEP]",
     "", "   ", "\x00\x01", "a", "##ing ##", "....!!!???,,,", "don't it's I'm we've they're do not",
 ]
 
