@@ -31,8 +31,10 @@ def test_run_directory_contents(tiny_run):
     assert {"config.toml", "tokenizer.json", "model.safetensors", "metrics.jsonl", "checkpoints", "loss.png"} <= names
     records = read_metrics(tiny_run / "metrics.jsonl")
     assert all({"step", "loss", "lr"} <= r.keys() for r in records if "loss" in r)
-    assert [r["step"] for r in records if "val_loss" in r] == [0, 20, 40]
-    assert records[-1]["val_loss"] < records[0]["val_loss"]  # it learned something
+    evaluations = [r for r in records if "val_loss" in r]
+    assert [r["step"] for r in evaluations] == [0, 20, 40]
+    assert evaluations[-1]["val_loss"] < evaluations[0]["val_loss"]  # it learned something
+    assert records[-1]["step"] == 40 and records[-1]["summary"]["ms_per_iter"] > 0
 
 
 def test_same_seed_same_sample(tiny_run):
