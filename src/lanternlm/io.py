@@ -27,6 +27,8 @@ from .errors import LanternError
 
 def _existing_file(path: str | os.PathLike, what: str) -> Path:
     path = Path(path)
+    if path.is_dir():
+        raise LanternError(f"{what} {path} is a folder, not a file")
     if not path.is_file():
         raise LanternError(f"{what} not found: {path}")
     return path

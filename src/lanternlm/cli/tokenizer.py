@@ -10,6 +10,7 @@ import typer
 
 from ..errors import LanternError
 from .app import app
+from .options import MAX_WORKERS
 
 tokenizer_app = typer.Typer(help="Train, import, inspect and use tokenizers (byte-level BPE).", no_args_is_help=True)
 app.add_typer(tokenizer_app, name="tokenizer")
@@ -53,16 +54,18 @@ def train_command(
     out: Path = typer.Option(..., "--out", "-o", help="Tokenizer file to write (JSON)."),
     pattern: str = typer.Option("gpt2", "--pattern", help="Pre-tokenization regex: gpt2 | gpt4."),
     special: List[str] = typer.Option(["<|endoftext|>"], "--special", help="Special token text (repeatable); given ids after the merges."),
-    workers: int = typer.Option(0, "--workers", help="Processes that count chunks; 0 = all cores."),
+    workers: int = typer.Option(0, "--workers", min=0, max=MAX_WORKERS, help="Processes that count chunks; 0 = all cores."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Train a byte-level BPE tokenizer on text files."""
     import time
 
+    from ..io import check_writable
     from ..tokenizers.bpe_train import train_bpe
 
     if pattern not in ("gpt2", "gpt4"):
         raise LanternError(f"--pattern must be gpt2 or gpt4, got {pattern!r}")
+    check_writable(out)
     start = time.perf_counter()
     progress, update = _progress_callback(quiet)
     with progress:
@@ -81,10 +84,12 @@ def import_command(
     special: List[str] = typer.Option([], "--special", metavar="TEXT=ID", help="Special tokens for a .tiktoken file; default: OpenAI's for --pattern."),
 ) -> None:
     """Import GPT-2's files or an OpenAI .tiktoken rank file as a Lantern tokenizer."""
+    from ..io import check_writable
     from ..tokenizers.bpe import BPETokenizer
 
     if (gpt2 is None) == (tiktoken is None):
         raise LanternError("give exactly one of --gpt2 ENCODER_JSON VOCAB_BPE or --tiktoken FILE")
+    check_writable(out)
     if gpt2 is not None:
         tok = BPETokenizer.from_gpt2_files(*gpt2)
     else:
@@ -164,7 +169,7 @@ def show_command(
 def stats_command(
     tok: Path = TOK_ARG,
     file: Path = typer.Argument(..., help="Text file (.txt or .gz) to measure on."),
-    top: int = typer.Option(10, "--top", help="How many frequent and long tokens to list."),
+    top: int = typer.Option(10, "--top", min=1, help="How many frequent and long tokens to list."),
 ) -> None:
     """Compression of a text file: bytes/token, tokens/word, the most frequent and the longest tokens."""
     from collections import Counter
