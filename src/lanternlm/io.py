@@ -190,12 +190,19 @@ def _writing(target: Path, tmp: Path, body: bool = False) -> Iterator[None]:
         raise LanternError(f"cannot write {target} ({_os_error(exc)})") from None
 
 
+def make_folder(path: str | os.PathLike) -> Path:
+    """mkdir -p, with a one-line error."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LanternError(f"cannot create the folder {path} ({_os_error(exc)})") from None
+    return path
+
+
 def _prepare_target(target: Path, folder: bool) -> None:
     check_writable(target, folder)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise LanternError(f"cannot create the folder {target.parent} ({_os_error(exc)})") from None
+    make_folder(target.parent)
     remove_stale_temporaries(target.parent, target.name)
 
 

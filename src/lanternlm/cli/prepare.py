@@ -9,6 +9,7 @@ import typer
 
 from ..errors import LanternError
 from .app import app
+from .options import progress_console
 
 
 @app.command("prepare")
@@ -25,7 +26,6 @@ def prepare_command(
     """Tokenize text into uint16/uint32 token files (documents joined by <|endoftext|>)."""
     import time
 
-    from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from ..data.prepare import plan_prepare, write_prepared
@@ -35,8 +35,9 @@ def prepare_command(
     plan = plan_prepare(tokenizer, input, out, 0.1 if val_fraction is None else val_fraction, val, workers or None,
                         force)
     start = time.perf_counter()
+    console, disabled = progress_console(quiet)
     progress = Progress(SpinnerColumn(), TextColumn("[bold]tokenizing[/] {task.fields[chars]} characters"),
-                        TimeElapsedColumn(), console=Console(stderr=True), disable=quiet)
+                        TimeElapsedColumn(), console=console, disable=disabled, transient=True)
     task = progress.add_task("prepare", total=None, chars="0")
     with progress:
         header = write_prepared(plan, lambda done: progress.update(task, chars=f"{done:,}"))

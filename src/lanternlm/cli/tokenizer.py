@@ -10,7 +10,7 @@ import typer
 
 from ..errors import LanternError
 from .app import app
-from .options import MAX_WORKERS
+from .options import MAX_WORKERS, progress_console
 
 tokenizer_app = typer.Typer(help="Train, import, inspect and use tokenizers (byte-level BPE).", no_args_is_help=True)
 app.add_typer(tokenizer_app, name="tokenizer")
@@ -21,11 +21,11 @@ COLOURS = ["on #3b4252", "on #4c566a", "on #5e81ac", "on #a3be8c", "on #b48ead",
 
 def _progress_callback(quiet: bool):
     """A rich progress display for the two training stages; returns (context manager, callback)."""
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    console, disabled = progress_console(quiet)
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=Console(stderr=True), disable=quiet)
+                        TimeElapsedColumn(), console=console, disable=disabled)
     tasks: dict[str, int] = {}
 
     def update(stage: str, done: int, total: Optional[int]) -> None:

@@ -77,23 +77,25 @@ def train_command(
 def quickstart_command(
     out: Path = typer.Option(Path("runs/quickstart"), "--out", "-o", help="Run directory."),
     fresh: bool = typer.Option(False, "--fresh", help="Replace an earlier quickstart run in --out and train again."),
-    max_new_tokens: int = typer.Option(500, help="Length of the sample printed at the end."),
-    seed: int = typer.Option(1337, help="Sampling seed."),
+    max_new_tokens: int = typer.Option(500, min=1, max=100_000, help="Length of the sample printed at the end."),
+    seed: int = typer.Option(1337, min=0, max=2**63 - 1, help="Sampling seed."),
 ) -> None:
     """Train the baby GPT (preset shakespeare-char-cpu) on bundled Tiny Shakespeare, then print a sample.
 
     Running it again continues the run in --out (finishing at once if it is complete) unless --fresh.
     """
     from ..config import resolve_config
+    from ..generate import GenerationConfig
     from ..runs import RunPaths, load_run, load_run_config
     from .generate import stream_to_terminal
 
+    sampling = GenerationConfig(max_new_tokens=max_new_tokens, temperature=0.8, seed=seed).validate()  # before training
     existing = RunPaths(out).config.is_file() and not fresh
     config = load_run_config(out) if existing else resolve_config(QUICKSTART_PRESET)
     _print_result(_train(config, out, resume=existing, overwrite=fresh))
     run = load_run(out)
     typer.echo(f"\n--- sample ({max_new_tokens} characters, temperature 0.8, seed {seed}) ---")
-    stream_to_terminal(run, "\n", max_new_tokens, temperature=0.8, top_k=0, seed=seed)
+    stream_to_terminal(run, "\n", max_new_tokens, temperature=0.8, top_k=0, seed=seed, config=sampling)
 
 
 @app.command("eval")

@@ -31,7 +31,7 @@ from ..data.splits import load_splits
 from ..device import autocast, resolve_device, resolve_dtype
 from ..errors import LanternError
 from ..inspect.params import count_parameters, flops_per_token
-from ..io import remove_stale_temporaries, remove_tree, write_text_atomic
+from ..io import check_writable, make_folder, remove_stale_temporaries, remove_tree, write_text_atomic
 from ..models import build_model
 from ..runs import RunExistsError, RunNotFoundError, RunPaths, load_run_config, load_weights, save_weights
 from ..tokenizers import Tokenizer, load_tokenizer
@@ -328,12 +328,14 @@ def _check_arguments(config: RunConfig, paths: RunPaths, resume: bool, overwrite
     if not isinstance(config, RunConfig):
         raise TypeError(f"config must be a lanternlm.config.RunConfig (e.g. from resolve_config()), "
                         f"not {type(config).__name__}")
+    config.validate()  # where a config enters from Python; everything after trusts it
     if resume and overwrite:
         raise ValueError("resume=True continues the run in out and overwrite=True replaces it; choose one")
     if resume and init_from is not None:
         raise ValueError("init_from= starts a new run; a resumed run keeps the start it was given")
     if paths.root.exists() and not paths.root.is_dir():
         raise LanternError(f"{paths.root} is a file; give a folder for the run")
+    check_writable(paths.root, folder=True)
     state = describe_run(paths)
     if resume and state is None:
         raise RunNotFoundError(f"{paths.root} holds no run to resume (no config.toml); call train() without "
@@ -365,14 +367,13 @@ def train(config: RunConfig, out: str | Path, resume: bool = False, overwrite: b
     tokenizer = load_tokenizer(paths.tokenizer) if resume else None
     start = RunPaths(config.train.init_from) if config.train.init_from else None
     if start is not None and not resume:
-        tokenizer = load_tokenizer(start.tokenizer)
         config.model = load_run_config(start.root).model
+        tokenizer = load_tokenizer(start.tokenizer)
     tokenizer, train_data, val_data = _load_data(config, tokenizer)
     if config.model.vocab_size not in (0, tokenizer.vocab_size):
         raise LanternError(f"model.vocab_size {config.model.vocab_size} does not match the tokenizer "
                            f"({tokenizer.vocab_size} tokens)")
     config.model.vocab_size = tokenizer.vocab_size
-    config.validate()
 
     context = init_distributed(config.train.device)
     try:
@@ -406,7 +407,7 @@ def _prepare_folder(paths: RunPaths, config: RunConfig, tokenizer: Tokenizer, fr
     remove_stale_temporaries(paths.root)
     remove_stale_temporaries(paths.checkpoints)
     if fresh:
-        paths.root.mkdir(parents=True, exist_ok=True)
+        make_folder(paths.root)
         paths.metrics.unlink(missing_ok=True)
         tokenizer.save(paths.tokenizer)
         write_text_atomic(paths.config, config.to_toml())
