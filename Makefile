@@ -8,10 +8,10 @@ TORCH_PIN := torch==2.13.0
 # a mirror: find-links / index-url / extra-index-url, in pip.conf or PIP_* variables); otherwise PyTorch's CPU
 # wheel index on a machine without an NVIDIA GPU (PyPI's Linux wheel is the multi-GB CUDA build), and PyPI's
 # default on one with. Choose yourself with e.g. `make demo TORCH_INDEX=https://download.pytorch.org/whl/cu128`,
-# or `make demo TORCH_INDEX=` for pip's default. Evaluated when torch is installed (the venv's pip exists then).
+# or `make demo TORCH_INDEX=` for pip's default. Worked out once, when torch is installed (the venv's pip exists then).
 TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
-TORCH_INDEX ?= $(if $(shell $(BIN)/python -m pip config list 2>/dev/null | grep -E 'index-url|find-links'),,$(if \
-	$(shell command -v nvidia-smi),,$(TORCH_CPU_INDEX)))
+TORCH_INDEX ?= $(eval TORCH_INDEX := $(if $(shell $(BIN)/python -m pip config list 2>/dev/null | grep -E \
+	'index-url|find-links'),,$(if $(shell command -v nvidia-smi),,$(TORCH_CPU_INDEX))))$(TORCH_INDEX)
 
 .PHONY: demo test venv clean
 

@@ -9,10 +9,12 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from lanternlm.errors import LanternError
 from lanternlm.io import (atomic_directory, atomic_path, check_readable, remove_stale_temporaries, remove_tree,
                           write_text_atomic)
+from lanternlm.runs import load_weights
 
 ROOT = os.geteuid() == 0  # root writes through read-only permissions
 
@@ -73,6 +75,8 @@ def test_unreadable_file_says_permission_denied(tmp_path, monkeypatch):
     monkeypatch.setattr("builtins.open", refuse)
     with pytest.raises(LanternError, match=r"cannot read .*model.safetensors \(permission denied\)"):
         check_readable(path, "weights file")
+    with pytest.raises(LanternError, match=r"permission denied"):  # not "No such file", as safetensors says
+        load_weights(torch.nn.Linear(1, 1), path)
     monkeypatch.undo()
     with pytest.raises(LanternError, match="weights file .* is a folder"):
         check_readable(tmp_path, "weights file")

@@ -67,7 +67,7 @@ def train_command(
     if resume:
         if preset or config or init_from or overwrite:
             raise LanternError("--resume continues a run with its own config; drop --preset/--config/--init-from/--overwrite")
-        run_config = apply_overrides(load_run_config(out), cli_overrides).validate()
+        run_config = apply_overrides(load_run_config(out), cli_overrides)  # train() validates it
     else:
         run_config = resolve_config(preset, str(config) if config else None, cli_overrides)
     _print_result(_train(run_config, out, resume=resume, overwrite=overwrite, init_from=init_from, quiet=quiet))
