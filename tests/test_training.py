@@ -106,3 +106,10 @@ def test_quickstart_trains_a_shakespeare_model(tmp_path):
     sample = proc.stdout.split("--- sample", 1)[1]
     speakers = [line for line in sample.splitlines()[1:] if line.rstrip().endswith(":") and line[:1].isupper()]
     assert len(speakers) >= 2, sample  # speaker names on their own lines, as in a play
+
+    again = subprocess.run([sys.executable, "-m", "lanternlm", "quickstart", "--out", str(tmp_path / "qs")],
+                           capture_output=True, text=True, timeout=600, env=subprocess_env())
+    assert again.returncode == 0, again.stderr[-2000:]
+    first_line, second_line = proc.stdout.splitlines()[0], again.stdout.splitlines()[0]
+    assert first_line.startswith(f"trained 2000 steps: val loss {val[-1]:.4f}, ")  # the evaluation of step 2000
+    assert second_line == "already " + first_line.replace("trained 2000", "trained to 2000")  # no stale loss, no nan

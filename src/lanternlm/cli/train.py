@@ -66,7 +66,8 @@ def train_command(
         cli_overrides.append(f"train.device={device}")
     if resume:
         if preset or config or init_from or overwrite:
-            raise LanternError("--resume continues a run with its own config; drop --preset/--config/--init-from/--overwrite")
+            raise LanternError("--resume continues a run with its own config; "
+                               "drop --preset/--config/--init-from/--overwrite")
         run_config = apply_overrides(load_run_config(out), cli_overrides)  # train() validates it
     else:
         run_config = resolve_config(preset, str(config) if config else None, cli_overrides)

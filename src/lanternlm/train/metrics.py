@@ -85,12 +85,13 @@ def run_summary(records: list[dict[str, Any]], step: int) -> dict[str, float]:
     for record in records:
         if record["step"] != step:
             continue
-        summary.update({k: record[k] for k in ("loss", "val_loss") if _number(record.get(k))})
+        summary.update({k: record[k] for k in ("loss", "val_loss") if is_number(record.get(k))})
         speed = record.get("summary")
         if isinstance(speed, dict):
-            summary.update({k: speed[k] for k in ("ms_per_iter", "tokens_per_sec") if _number(speed.get(k))})
+            summary.update({k: speed[k] for k in ("ms_per_iter", "tokens_per_sec") if is_number(speed.get(k))})
     return summary
 
 
-def _number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
+    """An int or float, not a bool (JSON true is not a loss)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -6,11 +6,11 @@ from pathlib import Path
 
 from ..errors import LanternError
 from ..io import atomic_path
-from .metrics import read_metrics
+from .metrics import is_number, read_metrics
 
 
 def _series(records: list[dict], key: str) -> list[tuple[int, float]]:
-    return [(r["step"], r[key]) for r in records if isinstance(r.get(key), (int, float)) and not isinstance(r[key], bool)]
+    return [(r["step"], r[key]) for r in records if is_number(r.get(key))]
 
 
 def plot_runs(metrics_files: dict[str, Path], out_png: Path) -> None:

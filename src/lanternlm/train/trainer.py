@@ -35,8 +35,8 @@ from ..io import check_writable, make_folder, remove_stale_temporaries, remove_t
 from ..models import build_model
 from ..runs import RunExistsError, RunNotFoundError, RunPaths, load_run_config, load_weights, save_weights
 from ..tokenizers import Tokenizer, load_tokenizer
-from .checkpoint import (best_checkpoint, checkpoint_path, checkpoint_step, list_checkpoints, load_checkpoint, mark_best,
-                         save_checkpoint)
+from .checkpoint import (best_checkpoint, checkpoint_path, checkpoint_step, list_checkpoints, load_checkpoint,
+                         mark_best, save_checkpoint)
 from .distributed import DistContext, distributed_device, init_distributed, shutdown_distributed
 from .flops import compile_or_eager, device_memory_bytes, peak_flops, peak_memory_mb
 from .metrics import MetricsLog, read_metrics, run_summary
@@ -357,7 +357,9 @@ def train(config: RunConfig, out: str | Path, resume: bool = False, overwrite: b
       config, data and memory have been checked.
     init_from: start from another run's weights, tokenizer and model shape (fine-tuning on new text); the run
       records it as train.init_from.
-    Everything is checked before `out` is touched, so bad input never damages an existing run.
+    Everything is checked before `out` is touched, so bad input never damages an existing run: a run already
+    in `out` without resume or overwrite raises RunExistsError (a FileExistsError), resume without a run
+    RunNotFoundError (a FileNotFoundError), other bad input a LanternError naming what is wrong.
     Under `torchrun`, every rank calls this; only rank 0 writes.
     """
     paths = RunPaths(out)
