@@ -10,6 +10,7 @@ import typer
 
 from ..errors import LanternError
 from .app import app
+from .options import MAX_WORKERS, progress_console
 
 tokenizer_app = typer.Typer(help="Train, import, inspect and use tokenizers (byte-level BPE and BERT's WordPiece).",
                             no_args_is_help=True)
@@ -21,11 +22,11 @@ COLOURS = ["on #3b4252", "on #4c566a", "on #5e81ac", "on #a3be8c", "on #b48ead",
 
 def _progress_callback(quiet: bool):
     """A rich progress display for the two training stages; returns (context manager, callback)."""
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    console, disabled = progress_console(quiet)
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=Console(stderr=True), disable=quiet)
+                        TimeElapsedColumn(), console=console, disable=disabled)
     tasks: dict[str, int] = {}
 
     def update(stage: str, done: int, total: Optional[int]) -> None:
@@ -56,11 +57,13 @@ def train_command(
     pattern: Optional[str] = typer.Option(None, "--pattern", help="bpe: pre-tokenization regex gpt2 | gpt4 (default gpt2)."),
     special: Optional[List[str]] = typer.Option(None, "--special", help="bpe: special token text (repeatable), given ids after the merges; default <|endoftext|>."),
     lowercase: bool = typer.Option(True, "--lowercase/--no-lowercase", help="wordpiece: lower-case and strip accents before splitting (BERT uncased)."),
-    workers: int = typer.Option(0, "--workers", help="bpe: processes that count chunks; 0 = all cores."),
+    workers: int = typer.Option(0, "--workers", min=0, max=MAX_WORKERS, help="bpe: processes that count chunks; 0 = all cores."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Train a byte-level BPE (default) or a WordPiece tokenizer on text files."""
     import time
+
+    from ..io import check_writable
 
     if kind not in ("bpe", "wordpiece"):
         raise LanternError(f"--kind must be bpe or wordpiece, got {kind!r}")
@@ -70,6 +73,7 @@ def train_command(
     pattern = pattern or "gpt2"
     if pattern not in ("gpt2", "gpt4"):
         raise LanternError(f"--pattern must be gpt2 or gpt4, got {pattern!r}")
+    check_writable(out)
     start = time.perf_counter()
     progress, update = _progress_callback(quiet)
     with progress:
@@ -99,10 +103,12 @@ def import_command(
     lowercase: Optional[bool] = typer.Option(None, "--lowercase/--no-lowercase", help="--wordpiece: lower-case and strip accents (default: the directory's config; for a bare vocab.txt, lower-case)."),
 ) -> None:
     """Import GPT-2's files, an OpenAI .tiktoken rank file or a BERT WordPiece vocabulary as a Lantern tokenizer."""
+    from ..io import check_writable
     from ..tokenizers.bpe import BPETokenizer
 
     if sum(option is not None for option in (gpt2, tiktoken, wordpiece)) != 1:
         raise LanternError("give exactly one of --gpt2 ENCODER_JSON VOCAB_BPE, --tiktoken FILE or --wordpiece DIR")
+    check_writable(out)
     if wordpiece is not None:
         _import_wordpiece(wordpiece, lowercase, out)
         return
@@ -200,7 +206,7 @@ def show_command(
 def stats_command(
     tok: Path = TOK_ARG,
     file: Path = typer.Argument(..., help="Text file (.txt or .gz) to measure on."),
-    top: int = typer.Option(10, "--top", help="How many frequent and long tokens to list."),
+    top: int = typer.Option(10, "--top", min=1, help="How many frequent and long tokens to list."),
 ) -> None:
     """Compression of a text file: bytes/token, tokens/word, the most frequent and the longest tokens."""
     from collections import Counter
