@@ -12,12 +12,11 @@ import torch
 import torch.nn.functional as F
 
 from lanternlm.cli import main
-from lanternlm.config import ModelConfig
 from lanternlm.errors import LanternError
 from lanternlm.inspect.trace import render, trace
-from lanternlm.models import build_model
 from lanternlm.nn.functional import softmax
 from lanternlm.tokenizers import CharTokenizer
+from conftest import perturbed_model
 from test_model_family import COMBOS, combo_id
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -26,22 +25,16 @@ TEXT = "HELLO0123456789"  # 15 tokens
 OTHER_FAMILIES = {
     "bert": dict(family="bert", norm_placement="post", type_vocab_size=2),
     "bert-pre-nohead": dict(family="bert", mlm_head=False),
-    "mlp": dict(family="mlp", context_tokens=3, d_ff=40, n_layer=3),
+    "mlp": dict(family="mlp", context_tokens=3, d_ff=40),
     "gru": dict(family="rnn"),
-    "lstm": dict(family="rnn", rnn_cell="lstm", n_layer=1),
+    "lstm": dict(family="rnn", rnn_cell="lstm"),
 }
 CASES = {**{f"gpt-{combo_id(c)}": dict(c) for c in COMBOS}, **OTHER_FAMILIES}
 
 
 def model_for(**options):
-    torch.manual_seed(0)
-    config = ModelConfig(**{"vocab_size": TOKENIZER.vocab_size, "block_size": 32, "n_layer": 2, "n_head": 4,
-                            "n_embd": 32, **options})
-    config.validate()
-    model = build_model(config).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.2)
+    model = perturbed_model(TOKENIZER.vocab_size, 32, **options)  # 2 layers, 4 heads, 32 dims
+    model.config.validate()
     return model
 
 
