@@ -54,7 +54,7 @@ COMPLETIONS = {
     "presence 3": completion(presence_penalty=3), "frequency -3": completion(frequency_penalty=-3),
     "repetition 0": completion(repetition_penalty=0), "repetition 11": completion(repetition_penalty=11),
     "stream string": completion(stream="yes"), "stream_options list": completion(stream=True, stream_options=[1]),
-    "logprobs": completion(logprobs=5), "echo": completion(echo=True), "suffix": completion(suffix="x"),
+    "logprobs 21": completion(logprobs=21), "logprobs true": completion(logprobs=True), "echo": completion(echo=True), "suffix": completion(suffix="x"),
     "tools": completion(tools=[{"type": "function"}]),
 }
 CHATS = {
@@ -67,7 +67,8 @@ CHATS = {
     "unencodable content": chat(messages=[{"role": "user", "content": "日本"}]),
     "5000 messages": chat(messages=MANY), "max_completion_tokens 0": chat(max_completion_tokens=0),
     "max_tokens huge": chat(max_tokens=10**6), "temperature nan-like string": chat(temperature="NaN"),
-    "n 9": chat(n=9), "seed 2**64": chat(seed=2**64), "logprobs true": chat(logprobs=True),
+    "n 9": chat(n=9), "seed 2**64": chat(seed=2**64), "top_logprobs 21": chat(logprobs=True, top_logprobs=21),
+    "top_logprobs alone": chat(top_logprobs=2),
     "900 KB stop": chat(stop=["ab" * 450_000]), "unknown model": chat(model="other"),
 }
 RAW = [  # (method, path, body bytes or None, content type)
