@@ -16,6 +16,7 @@ from lanternlm.generate import GenerationConfig  # noqa: E402
 from lanternlm.generate.chat import chat_prompt  # noqa: E402
 from lanternlm.serve import ServeLimits, create_app, load_models  # noqa: E402
 from serve_helpers import running_server  # noqa: E402
+from test_serve import post  # noqa: E402
 
 SAMPLING = {"max_tokens": 12, "temperature": 0.9, "seed": 7}
 CHAT = [{"role": "user", "content": "Good morrow!"}]
@@ -30,12 +31,6 @@ def served(tiny_run):
 def client(served):
     with TestClient(create_app({served.name: served}, ServeLimits(max_new_tokens=64))) as c:
         yield c
-
-
-def post(client, path, body, status=200):
-    response = client.post(path, json=body)
-    assert response.status_code == status, response.text
-    return response.json()
 
 
 def stream(client, path, body) -> list[dict]:
