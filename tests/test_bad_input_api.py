@@ -108,6 +108,14 @@ PLAYGROUND = {
     ("/api/embeddings/analogy", "bad token"): {"a": "a", "b": "b", "c": "xyz"},
     ("/api/embeddings/projection", "count 1"): {"count": 1},
     ("/api/embeddings/projection", "count string"): {"count": "9"},
+    ("/api/trace", "empty text"): {"text": ""}, ("/api/trace", "temperature 0"): {"text": "KING", "temperature": 0},
+    ("/api/trace", "temperature negative"): {"text": "KING", "temperature": -1.0},
+    ("/api/temperatures", "temperature 0"): {"text": "KING", "temperatures": [0.1, 0, 2]},
+    ("/api/temperatures", "seven temperatures"): {"text": "KING", "temperatures": [1.0] * 7},
+    ("/api/greedy", "steps 0"): {"text": "KING", "steps": 0}, ("/api/greedy", "top 21"): {"text": "KING", "top": 21},
+    ("/api/token-losses", "one character"): {"text": "K"}, ("/api/bpe", "merges 0"): {"text": "ab", "merges": 0},
+    ("/api/bpe", "text too long"): {"text": "ab" * 1001}, ("/api/context-cost", "dtype"): {"dtype": "fp4"},
+    ("/api/vectors/analogy", "none served"): {"a": "man", "b": "king", "c": "woman"},
 }
 
 
