@@ -12,6 +12,7 @@ from conftest import TINY_OVERRIDES
 from lanternlm.config import ModelConfig, resolve_config
 from lanternlm.errors import LanternError
 from lanternlm.generate import Engine, GenerationConfig
+from lanternlm.interop.hf import export_hf
 from lanternlm.models import build_model
 from lanternlm.runs import load_run
 from lanternlm.tokenizers import CharTokenizer
@@ -135,6 +136,8 @@ def test_trains_saves_loads_samples_and_resumes(name, tmp_path):
     config = GenerationConfig(max_new_tokens=20, temperature=0.8, seed=3)
     sample = engine.generate("ROMEO:", config=config)
     assert len(sample) == 20 and sample == engine.generate("ROMEO:", config=config)
+    with pytest.raises(LanternError, match="no Hugging Face equivalent"):  # nothing to export to
+        export_hf(tmp_path / "resumed", tmp_path / "hf")
 
 
 @pytest.mark.parametrize("name", FAMILIES)
