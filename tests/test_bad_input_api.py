@@ -54,7 +54,8 @@ COMPLETIONS = {
     "presence 3": completion(presence_penalty=3), "frequency -3": completion(frequency_penalty=-3),
     "repetition 0": completion(repetition_penalty=0), "repetition 11": completion(repetition_penalty=11),
     "stream string": completion(stream="yes"), "stream_options list": completion(stream=True, stream_options=[1]),
-    "logprobs 21": completion(logprobs=21), "logprobs true": completion(logprobs=True), "echo": completion(echo=True), "suffix": completion(suffix="x"),
+    "logprobs 21": completion(logprobs=21), "logprobs true": completion(logprobs=True),
+    "echo": completion(echo=True), "suffix": completion(suffix="x"),
     "tools": completion(tools=[{"type": "function"}]),
 }
 CHATS = {

@@ -29,7 +29,8 @@ def analogy_vectors() -> WordVectors:
     torch.manual_seed(0)
     royal, person, fruit, male, female = torch.eye(6)[:5] * 3
     words = {"king": royal + male, "queen": royal + female, "man": person + male, "woman": person + female,
-             "prince": royal + male * 0.8, "apple": fruit, "pear": fruit + torch.eye(6)[5], "girl": person + female * 0.7}
+             "prince": royal + male * 0.8, "apple": fruit, "pear": fruit + torch.eye(6)[5],
+             "girl": person + female * 0.7}
     return WordVectors(list(words), torch.stack(list(words.values())) + 0.05 * torch.randn(len(words), 6))
 
 

@@ -27,7 +27,8 @@ def test_per_token_losses_average_to_the_eval_loss(tiny_run, stride):
     result = evaluate_windows(run.model, data, 32, token_byte_lengths(run.tokenizer), stride=stride,
                               on_scored=lambda ids, nll: per_token.extend(zip(ids.tolist(), nll.tolist())))
     assert [i for i, _ in per_token] == run.tokenizer.encode(TEXT)[1:]  # every token but the first, in order
-    assert math.isclose(sum(n for _, n in per_token) / len(per_token), result.loss, rel_tol=1e-6)  # float32 sums per window
+    mean = sum(n for _, n in per_token) / len(per_token)
+    assert math.isclose(mean, result.loss, rel_tol=1e-6)  # the loss sums float32 per window
     assert result.tokens == len(per_token) == len(TEXT) - 1
 
 

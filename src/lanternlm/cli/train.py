@@ -161,7 +161,8 @@ def print_token_losses(tokenizer, per_token: list[tuple[int, float]], first_id: 
     for (token_id, _), style in zip(per_token, colour):
         text.append(tokenizer.token_text(token_id), style=style)
     console.print(text)
-    console.print(f"\n{'#':>6}  {'token':<14}{'p':>8}  {'-log p':>8}  {'running mean':>12}   (the first token is context only)")
+    console.print(f"\n{'#':>6}  {'token':<14}{'p':>8}  {'-log p':>8}  {'running mean':>12}"
+                  "   (the first token is context only)")
     total = 0.0
     for n, ((token_id, nll), style) in enumerate(zip(per_token, colour), 1):
         total += nll

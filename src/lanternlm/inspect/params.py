@@ -87,7 +87,7 @@ def matmul_parameters(c: ModelConfig) -> int:
 
 
 def attention_flops_per_token(c: ModelConfig, context: int) -> int:
-    """4 · L · T · d: the scores Q·Kᵀ and the mix A·V of one new token over a context of T (0 without attention)."""
+    """4 · L · T · d: the scores Q·Kᵀ and the mix A·V of one new token over T earlier ones (0 without attention)."""
     return 0 if c.family in BEFORE_ATTENTION else 4 * c.n_layer * context * c.n_head * c.head_dim
 
 

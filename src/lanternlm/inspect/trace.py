@@ -189,7 +189,8 @@ def render(t: Trace) -> str:
         head = f"{s.name:<44}{str(tuple(s.shape)):<12}"
         if s.kind == "probabilities":
             best = ", ".join(f"{tok['text']!r} {tok['prob']:.3f}" for tok in t.top)
-            lines.append(head + f"entropy {t.entropy_bits:.2f} bits (uniform: {math.log2(t.vocab_size):.2f}); top: {best}")
+            uniform = math.log2(t.vocab_size)
+            lines.append(head + f"entropy {t.entropy_bits:.2f} bits (uniform: {uniform:.2f}); top: {best}")
             continue
         lines.append(head + _numbers(s.values) + (" ..." if s.shape[-1] > len(s.values) else ""))
         if s.kind == "token_embedding":

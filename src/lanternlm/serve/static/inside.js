@@ -47,7 +47,8 @@ function stageBox(stage, trace) {
     box.append(element("p", "", `entropy ${trace.entropy_bits.toFixed(2)} bits; top: ` +
       trace.top.map(t => `${JSON.stringify(t.text)} ${t.prob.toFixed(3)}`).join(", ")));
   } else {
-    box.append(element("p", "values", `last position: ${numbers(stage.values)}${stage.shape.at(-1) > stage.values.length ? " …" : ""}`));
+    const more = stage.shape.at(-1) > stage.values.length ? " …" : "";
+    box.append(element("p", "values", `last position: ${numbers(stage.values)}${more}`));
   }
   if (stage.norms) box.append(element("p", "", `|x| per token: ${numbers(stage.norms, 2)}`));
   if (stage.attention_entropy_bits) {
@@ -76,8 +77,9 @@ async function tracePipeline() {
   if (trace.chosen) {
     const chosen = element("div", "stage chosen");
     chosen.dataset.kind = "chosen";
+    const { text, id, prob } = trace.chosen;
     chosen.append(element("h3", "", "chosen (the most likely)"),
-      element("p", "", `${JSON.stringify(trace.chosen.text)} (id ${trace.chosen.id}), p = ${trace.chosen.prob.toFixed(3)}`));
+      element("p", "", `${JSON.stringify(text)} (id ${id}), p = ${prob.toFixed(3)}`));
     boxes.push(chosen);
   }
   const out = $("pipe-boxes");
@@ -205,11 +207,12 @@ function showMerge() {
     merge.dataset.pair = JSON.stringify(step.pair);
     merge.dataset.count = step.count;
   }
-  const counted = k === 0 ? bpe.steps[1] : step;  // the counts this merge was chosen by (at the start: the first merge's)
+  const counted = k === 0 ? bpe.steps[1] : step;  // the counts that chose this merge (at the start: the first)
   const counts = counted?.top_pairs || [];
   const chosen = counted ? JSON.stringify(counted.pair) : "";
   $("bpe-pairs").replaceChildren(...counts.map(p => {
-    const li = element("li", JSON.stringify(p.pair) === chosen ? "picked" : "", `${visible(p.pair[0])} + ${visible(p.pair[1])}`);
+    const li = element("li", JSON.stringify(p.pair) === chosen ? "picked" : "",
+      `${visible(p.pair[0])} + ${visible(p.pair[1])}`);
     li.append(element("span", "", `${p.count}×`));
     return li;
   }));
