@@ -29,8 +29,10 @@ def test_run_directory_contents(tiny_run):
     assert {"config.toml", "tokenizer.json", "model.safetensors", "metrics.jsonl", "checkpoints", "loss.png"} <= names
     records = read_metrics(tiny_run / "metrics.jsonl")
     assert all({"step", "loss", "lr"} <= r.keys() for r in records if "loss" in r)
-    assert [r["step"] for r in records if "val_loss" in r] == [0, 20, 40]
-    assert records[-1]["val_loss"] < records[0]["val_loss"]  # it learned something
+    evaluations = [r for r in records if "val_loss" in r]
+    assert [r["step"] for r in evaluations] == [0, 20, 40]
+    assert evaluations[-1]["val_loss"] < evaluations[0]["val_loss"]  # it learned something
+    assert records[-1]["step"] == 40 and records[-1]["summary"]["ms_per_iter"] > 0
 
 
 def test_same_seed_same_sample(tiny_run):
@@ -111,3 +113,10 @@ def test_quickstart_trains_a_shakespeare_model(tmp_path):
     sample = proc.stdout.split("--- sample", 1)[1]
     speakers = [line for line in sample.splitlines()[1:] if line.rstrip().endswith(":") and line[:1].isupper()]
     assert len(speakers) >= 2, sample  # speaker names on their own lines, as in a play
+
+    again = subprocess.run([sys.executable, "-m", "lanternlm", "quickstart", "--out", str(tmp_path / "qs")],
+                           capture_output=True, text=True, timeout=600, env=subprocess_env())
+    assert again.returncode == 0, again.stderr[-2000:]
+    first_line, second_line = proc.stdout.splitlines()[0], again.stdout.splitlines()[0]
+    assert first_line.startswith(f"trained 2000 steps: val loss {val[-1]:.4f}, ")  # the evaluation of step 2000
+    assert second_line == "already " + first_line.replace("trained 2000", "trained to 2000")  # no stale loss, no nan

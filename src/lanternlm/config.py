@@ -7,6 +7,7 @@ Presets are TOML files in `lanternlm/presets/`; `--set key=value` overrides any 
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
@@ -72,6 +73,7 @@ class ModelConfig:
         return "multi-query" if self.kv_heads == 1 else "grouped-query"
 
     def validate(self) -> None:
+        _check_fields(self, "model")
         for name in ("block_size", "n_layer", "n_head", "n_embd"):
             if getattr(self, name) <= 0:
                 raise LanternError(f"model.{name} must be positive, got {getattr(self, name)}")
@@ -112,6 +114,35 @@ class ModelConfig:
 ACTIVATION_NAMES = ("gelu", "gelu_tanh", "relu", "silu", "swiglu")
 BEFORE_ATTENTION = ("mlp", "rnn")  # the families without attention (models/mlp.py, models/rnn.py)
 
+# Largest accepted values: beyond them a run would exhaust any machine's memory (or NumPy's seed range) before
+# it taught anything. The biggest open models stay well inside (Llama 3 405B: 126 layers, 16,384 dims).
+UPPER_LIMITS = {
+    "model.vocab_size": 2**22, "model.block_size": 2**20, "model.n_layer": 512, "model.n_head": 1024,
+    "model.n_embd": 65_536, "model.d_ff": 262_144, "model.n_kv_head": 1024, "model.sliding_window": 2**20,
+    "model.n_expert": 1024, "model.n_expert_active": 1024, "model.context_tokens": 2**16,
+    "train.max_iters": 10**9, "train.batch_size": 65_536, "train.grad_accum": 65_536, "train.warmup_iters": 10**9,
+    "train.lr_decay_iters": 10**9, "train.eval_interval": 10**9, "train.eval_iters": 10**6,
+    "train.checkpoint_interval": 10**9, "train.keep_checkpoints": 1000, "train.log_interval": 10**9,
+    "train.seed": 2**32 - 1,
+}
+
+
+def _field_default(spec) -> Any:
+    return spec.default if spec.default is not MISSING else spec.default_factory()
+
+
+def _check_fields(section: Any, name: str) -> None:
+    """Every field has its declared type (a number, not the string "3"), floats are finite, and numbers stay
+    under their UPPER_LIMITS; the range rules of each section come after."""
+    for spec in fields(section):
+        key, value = f"{name}.{spec.name}", getattr(section, spec.name)
+        default = _field_default(spec)
+        if isinstance(value, str) and not isinstance(default, str):
+            raise LanternError(f"{key}: expected {type(default).__name__}, got {value!r}")
+        _coerce(value, default, key)
+        if key in UPPER_LIMITS and value > UPPER_LIMITS[key]:
+            raise LanternError(f"{key} must be at most {UPPER_LIMITS[key]:,}, got {value:,}")
+
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
@@ -145,8 +176,10 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     dtype: str = "auto"  # auto | float32 | bfloat16 | float16
     compile: bool = False  # torch.compile the model (falls back to eager with a warning if it cannot)
+    init_from: str = ""  # a run whose weights, tokenizer and model shape this run starts from; empty: random init
 
     def validate(self) -> None:
+        _check_fields(self, "train")
         for name in ("max_iters", "batch_size", "grad_accum", "eval_interval", "eval_iters", "checkpoint_interval",
                      "keep_checkpoints", "log_interval"):
             if getattr(self, name) <= 0:
@@ -157,6 +190,8 @@ class TrainConfig:
             raise LanternError("train.warmup_iters, lr_decay_iters, weight_decay and grad_clip must be >= 0")
         if self.seed < 0:
             raise LanternError(f"train.seed must be >= 0, got {self.seed}")
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            raise LanternError(f"train.beta1 and train.beta2 must be in [0, 1), got {self.beta1} and {self.beta2}")
         if self.lr_schedule not in ("cosine", "linear", "constant"):
             raise LanternError(f"train.lr_schedule must be cosine, linear or constant, got {self.lr_schedule!r}")
         if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
@@ -175,6 +210,7 @@ class DataConfig:
     window_sampling: str = "random"  # random (independent draws, as nanoGPT) | epoch (shuffled passes, no repeats)
 
     def validate(self) -> None:
+        _check_fields(self, "data")
         if not 0.0 < self.val_fraction < 1.0:
             raise LanternError(f"data.val_fraction must be in (0, 1), got {self.val_fraction}")
         _check_choice("data.window_sampling", self.window_sampling, ("random", "epoch"))
@@ -253,22 +289,30 @@ def _coerce(value: Any, default: Any, key: str) -> Any:
                     return False
                 raise ValueError
             if expected is int:
-                number = float(text)  # accepts 5000 and 5e3
+                if text.lstrip("+-").isdigit():
+                    return int(text)
+                number = float(text)  # accepts 5e3
                 if not number.is_integer():
                     raise ValueError
                 return int(number)
             if expected is float:
-                return float(text)
+                return _finite(float(text), key)
             if expected is list:
                 return [part.strip() for part in text.split(",") if part.strip()]
         except ValueError:
             raise LanternError(f"{key}: expected {expected.__name__}, got {value!r}") from None
-    if expected is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+    if expected is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _finite(float(value), key)
     if expected is list and isinstance(value, list):
         return [str(v) for v in value]
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
         raise LanternError(f"{key}: expected {expected.__name__}, got {value!r}")
+    return value
+
+
+def _finite(value: float, key: str) -> float:
+    if not math.isfinite(value):
+        raise LanternError(f"{key}: expected a finite number, got {value}")
     return value
 
 
@@ -281,7 +325,7 @@ def set_field(config: RunConfig, key: str, value: Any, source: str = "--set") ->
     section, name = keys[key].split(".")
     target = getattr(config, section)
     spec = next(f for f in fields(target) if f.name == name)
-    default = spec.default if spec.default is not MISSING else spec.default_factory()
+    default = _field_default(spec)
     setattr(config, section, replace(target, **{name: _coerce(value, default, f"{source} {key}")}))
 
 

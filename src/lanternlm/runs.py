@@ -19,9 +19,22 @@ from safetensors.torch import load_model, save_model
 
 from .config import RunConfig
 from .errors import LanternError
-from .io import atomic_path, read_toml
+from .io import atomic_path, check_readable, read_toml
 from .models import build_model
 from .tokenizers import Tokenizer, load_tokenizer
+
+
+class RunExistsError(LanternError, FileExistsError):
+    """A new run was asked for in a folder that already holds one (neither resume nor overwrite was asked)."""
+
+    def __init__(self, root: Path, state: str) -> None:
+        super().__init__(f"{root} already holds a run ({state}); pass resume=True to continue it or "
+                         "overwrite=True to replace it")
+        self.root, self.state = root, state
+
+
+class RunNotFoundError(LanternError, FileNotFoundError):
+    """A run was to be resumed or loaded from a folder that holds none."""
 
 
 class RunPaths:
@@ -42,6 +55,7 @@ def save_weights(model: torch.nn.Module, path: str | Path) -> None:
 
 
 def load_weights(model: torch.nn.Module, path: str | Path) -> None:
+    check_readable(path, "weights file")
     try:
         missing, unexpected = load_model(model, str(path), strict=False)
     except RuntimeError as exc:
@@ -65,9 +79,9 @@ class LoadedRun:
 def load_run_config(root: str | Path) -> RunConfig:
     paths = RunPaths(root)
     if not paths.root.is_dir():
-        raise LanternError(f"run directory not found: {paths.root}")
+        raise RunNotFoundError(f"run directory not found: {paths.root}")
     if not paths.config.is_file():
-        raise LanternError(f"{paths.root} is not a Lantern run (no config.toml)")
+        raise RunNotFoundError(f"{paths.root} is not a Lantern run (no config.toml)")
     return RunConfig.from_dict(read_toml(paths.config), source=str(paths.config)).validate()
 
 

@@ -11,6 +11,7 @@ from .app import app
 
 demo_app = typer.Typer(help="Small teaching examples that print what happens inside.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
+MAX_LR = 100.0  # past 10 the steps already overshoot (the loss climbs); far beyond, the numbers overflow to NaN
 
 
 def _row(values) -> str:
@@ -28,17 +29,17 @@ def _weighted_sum(weights, inputs, bias: float) -> str:
 
 @demo_app.command("neuron")
 def neuron_command(
-    steps: int = typer.Option(500, "--steps", help="Gradient-descent steps (full batch)."),
-    lr: float = typer.Option(1.0, "--lr", help="Learning rate: the size of each step against the gradient."),
-    seed: int = typer.Option(0, "--seed", help="Seed for the random initial weights."),
+    steps: int = typer.Option(500, "--steps", min=1, max=1_000_000, help="Gradient-descent steps (full batch)."),
+    lr: float = typer.Option(1.0, "--lr", help="Learning rate: the size of each step against the gradient (> 0)."),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**63 - 1, help="Seed for the random initial weights."),
     check_gradients: bool = typer.Option(False, "--check-gradients", help="Compare backprop with finite differences (each weight nudged by ±h) before training."),
 ) -> None:
     """A 4 -> 3 -> 2 network (R, G, B, volume -> leaf or flower): one forward pass in numbers, then training."""
     from ..classic.neuron import CLASSES, FEATURES, TinyNet, dataset
     from ..errors import LanternError
 
-    if steps < 1 or lr <= 0:
-        raise LanternError("--steps must be >= 1 and --lr > 0")
+    if not 0 < lr <= MAX_LR:  # false for NaN too
+        raise LanternError(f"--lr must be in (0, {MAX_LR}], got {lr}")
     x, y = dataset()
     net = TinyNet(seed)
     n_params = sum(p.numel() for p in net.parameters().values())

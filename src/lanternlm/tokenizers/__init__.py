@@ -4,5 +4,6 @@ from .base import Tokenizer, load_tokenizer
 from .bpe import BPETokenizer
 from .char import CharTokenizer
 from .word import WordTokenizer
+from .wordpiece import WordPieceTokenizer
 
-__all__ = ["Tokenizer", "BPETokenizer", "CharTokenizer", "WordTokenizer", "load_tokenizer"]
+__all__ = ["Tokenizer", "BPETokenizer", "CharTokenizer", "WordTokenizer", "WordPieceTokenizer", "load_tokenizer"]

@@ -4,6 +4,7 @@ with the FLOPs per token of `inspect.params.flops_per_token` (≈ 6·N + 12·L·
 from __future__ import annotations
 
 import functools
+import os
 import resource
 import time
 import warnings
@@ -20,9 +21,13 @@ GPU_PEAK_FLOPS = {
 
 @functools.lru_cache(maxsize=None)
 def measured_matmul_flops(device_type: str, dtype: torch.dtype, n: int = 1024, repeats: int = 8) -> float:
-    """Peak FLOP/s measured with square matmuls (used for CPUs and unknown GPUs)."""
+    """Peak FLOP/s measured with square matmuls (used for CPUs and unknown GPUs).
+
+    The operands come from a generator of their own: drawing from the global one would shift dropout after
+    a resume (this runs once per process, so once more in a resumed run than in an uninterrupted one)."""
     device = torch.device(device_type)
-    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
+    generator = torch.Generator(device).manual_seed(0)
+    a, b = (torch.randn(n, n, device=device, dtype=dtype, generator=generator) for _ in range(2))
     a @ b
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -48,6 +53,18 @@ def peak_memory_mb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def device_memory_bytes(device: torch.device) -> int | None:
+    """Total memory of a GPU, or of the machine for the CPU; None where unknown (MPS, non-Linux hosts)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory
+    if device.type == "cpu":
+        try:
+            return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):
+            return None
+    return None
 
 
 class compile_or_eager:  # noqa: N801  (used like a function)
