@@ -4,6 +4,8 @@ Prefill, then incremental decoding: the prompt goes through the model once, fill
 keys and values; after that each step feeds only the newest token at position T-1 and attends over the
 cache (`model(idx, kv_cache=cache, start_pos=T-1)`), O(T) work per token instead of O(T²).
 `use_cache=False` is the reference path: every step runs the whole window again. Tests hold them equal.
+The cache is whatever `model.new_cache` returns: a KV cache for a transformer, the recurrent state for an RNN
+(`nn/recurrent.py`: start_pos 0 starts afresh, start_pos T-1 continues), None for a model that needs none.
 
 Prompts of different lengths (choice: per-row positions by left alignment, no padding, no attention mask):
 every row's i-th token sits at position i, exactly as if it were generated alone. The tokens all rows share
@@ -21,6 +23,7 @@ from __future__ import annotations
 import torch
 
 from ..nn.kv_cache import KVCache
+from ..nn.recurrent import RecurrentState
 
 
 class Decoder:
@@ -29,7 +32,7 @@ class Decoder:
         self.block_size: int = model.config.block_size
         self.use_cache = use_cache
         self.device = model.device
-        self.cache: KVCache | None = None
+        self.cache: KVCache | RecurrentState | None = None  # whatever the model's new_cache gives
         self.tokens = torch.empty(0, 0, dtype=torch.long)  # (B, T): every row has the same length
         self.pending: list[list[int]] = []  # per row: prompt tokens not fed yet
 
@@ -65,8 +68,7 @@ class Decoder:
         self.tokens = self.tokens[index]
         self.pending = [list(self.pending[i]) for i in index.tolist()]
         if self.cache is not None:
-            for layer in self.cache.layers:
-                layer.keys, layer.values = layer.keys[index], layer.values[index]
+            self.cache.reorder(index)
 
     def _run(self, idx: torch.Tensor, start_pos: int) -> torch.Tensor:
         return self.model(idx, kv_cache=self.cache, start_pos=start_pos, last_logits_only=True).logits[:, -1, :]

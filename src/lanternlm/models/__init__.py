@@ -2,11 +2,14 @@
 
 from ..config import ModelConfig
 from ..errors import LanternError
-from .base import IGNORE_INDEX, LanguageModel
+from .base import IGNORE_INDEX, LanguageModel, TracePoint
 from .encoder import BERT, EncoderOutput
 from .gpt import GPT, LMOutput
+from .mlp import FixedContextMLP
+from .rnn import RecurrentLM
 
-FAMILIES = {"gpt": GPT, "bert": BERT}  # model.family: decoder-only GPT, encoder-only BERT
+# model.family: decoder-only GPT, encoder-only BERT; before attention: Bengio's fixed-context MLP, a GRU/LSTM
+FAMILIES = {"gpt": GPT, "bert": BERT, "mlp": FixedContextMLP, "rnn": RecurrentLM}
 
 
 def build_model(config: ModelConfig) -> LanguageModel:
@@ -18,4 +21,5 @@ def build_model(config: ModelConfig) -> LanguageModel:
     return FAMILIES[config.family](config)
 
 
-__all__ = ["GPT", "LMOutput", "BERT", "EncoderOutput", "IGNORE_INDEX", "LanguageModel", "build_model", "FAMILIES"]
+__all__ = ["GPT", "LMOutput", "BERT", "EncoderOutput", "FixedContextMLP", "RecurrentLM", "IGNORE_INDEX",
+           "LanguageModel", "TracePoint", "build_model", "FAMILIES"]

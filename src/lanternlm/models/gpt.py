@@ -21,8 +21,8 @@ import torch.nn.functional as F
 
 from ..config import ModelConfig
 from ..nn import KVCache, Linear, make_norm
-from .base import IGNORE_INDEX, LanguageModel
-from .transformer import Block, init_weights, positions
+from .base import IGNORE_INDEX, LanguageModel, TracePoint
+from .transformer import Block, init_weights, positions, transformer_trace_points
 
 
 @dataclass
@@ -93,6 +93,9 @@ class GPT(LanguageModel):
     @torch.no_grad()
     def attention_maps(self, ids: torch.Tensor) -> list[torch.Tensor]:
         return self(ids, return_attention=True).attentions
+
+    def trace_points(self) -> list[TracePoint]:
+        return transformer_trace_points(self.wte, self.wpe, [], self.blocks, self.ln_f)
 
     def new_cache(self, batch_size: int, max_len: int | None = None) -> KVCache:
         c = self.config

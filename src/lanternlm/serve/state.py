@@ -7,6 +7,7 @@ from pathlib import Path
 
 from fastapi import Request
 
+from ..classic.vectors import WordVectors
 from .limits import ServeLimits
 from .registry import ServedModel
 from .scheduler import Scheduler
@@ -19,6 +20,7 @@ class ServerState:
     scheduler: Scheduler
     runs_dir: Path | None = None  # the Training tab lists the runs in this directory
     api_key: str | None = None
+    vectors: WordVectors | None = None  # word2vec vectors served beside the runs (`--vectors`), for analogies
 
 
 def state_of(request: Request) -> ServerState:
