@@ -6,7 +6,6 @@ string, thousands of chat messages, seeds past 2**64."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -165,11 +164,7 @@ def test_the_server_still_serves_after_the_corpus(server):
     assert server.post("/v1/completions", json=GOOD_COMPLETION).status_code == 200
     streamed = server.post("/v1/chat/completions", json={**GOOD_CHAT, "stream": True})
     assert streamed.status_code == 200 and streamed.text.rstrip().endswith("data: [DONE]")
-    for _ in range(50):  # the worker retires a finished job just after its last event: give it a moment
-        stats = server.get("/api/stats").json()
-        if stats["active"] == 0:
-            break
-        time.sleep(0.1)
+    stats = server.get("/api/stats").json()  # a job is retired before its client hears it is over
     assert stats["failed"] == 0 and stats["active"] == 0 and stats["queued"] == 0
 
 
