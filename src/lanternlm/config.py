@@ -44,6 +44,7 @@ class ModelConfig:
     n_expert: int = 0  # mixture-of-experts feed-forward with this many experts; 0 = one dense feed-forward
     n_expert_active: int = 2  # top-k: experts each token is routed to
     moe_aux_loss_coef: float = 0.01  # weight of the load-balancing loss added to the training loss
+    quantization: str = "none"  # none | int8: Linear weights stored as int8 rows + float scales (inference only)
     # the bert family only
     type_vocab_size: int = 0  # segment (token-type) embeddings: 2 for sentence pairs (BERT), 0 = none
     mlm_head: bool = True  # masked-LM head: Linear d->d, activation, norm, decoder tied to the token embedding
@@ -82,6 +83,7 @@ class ModelConfig:
         for name in ("dropout", "attn_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise LanternError(f"model.{name} must be in [0, 1), got {getattr(self, name)}")
+        _check_choice("model.quantization", self.quantization, ("none", "int8"))
         if self.family in BEFORE_ATTENTION:  # no heads, positions or norms: the transformer options do not apply
             if self.context_tokens <= 0:
                 raise LanternError(f"model.context_tokens must be positive, got {self.context_tokens}")

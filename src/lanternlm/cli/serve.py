@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from .app import app
-from .options import DEVICE
+from .options import DEVICE, WEIGHTS
 
 
 @app.command("serve")
@@ -24,6 +24,7 @@ def serve_command(
     max_body: int = typer.Option(1 << 20, "--max-body", help="Largest request body, in bytes (larger is refused with 413)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="PyTorch CPU threads for the model; default: PyTorch's choice (1 is often fastest for small models on a busy machine)."),
     device: Optional[str] = DEVICE,
+    dtype: Optional[str] = WEIGHTS,
 ) -> None:
     """Serve models over HTTP: /v1 (OpenAI-compatible), /api and the playground at http://HOST:PORT/."""
     try:
@@ -48,7 +49,7 @@ def serve_command(
         torch.set_num_threads(threads)
     limits = ServeLimits(max_new_tokens=max_tokens, request_timeout=timeout, max_body_bytes=max_body).validate()
     sock = listening_socket(host, port)
-    models = load_models(runs, resolve_device(device or "auto"))
+    models = load_models(runs, resolve_device(device or ("cpu" if dtype == "int8" else "auto")), dtype)
     word_vectors = None
     if vectors is not None:
         from ..classic.vectors import WordVectors

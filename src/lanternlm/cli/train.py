@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from .app import app
-from .options import DEVICE, SET_OPTION
+from .options import DEVICE, SET_OPTION, WEIGHTS
 
 QUICKSTART_PRESET = "shakespeare-char-cpu"
 
@@ -108,6 +108,7 @@ def eval_command(
     stride: int = typer.Option(0, help="Sliding-window step in tokens; smaller gives each token more context. 0 = block_size (no overlap)."),
     tokens: bool = typer.Option(False, "--tokens", help="Also print every scored token with p and -log p (coloured) and the running mean."),
     device: Optional[str] = DEVICE,
+    dtype: Optional[str] = WEIGHTS,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Score held-out text: mean loss (nats/token), perplexity = exp(loss), and bits per byte.
@@ -128,8 +129,8 @@ def eval_command(
 
     if input and data:
         raise LanternError("give --input or --data, not both")
-    dev = resolve_device(device or "auto")
-    loaded = load_run(run, dev)
+    dev = resolve_device(device or ("cpu" if dtype == "int8" else "auto"))
+    loaded = load_run(run, dev, quantize=dtype)
     block_size = loaded.config.model.block_size
     if not 0 <= stride <= block_size:
         raise LanternError(f"--stride must be between 1 and block_size ({block_size}), or 0")

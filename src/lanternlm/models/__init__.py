@@ -2,6 +2,7 @@
 
 from ..config import ModelConfig
 from ..errors import LanternError
+from ..nn.quantized import quantize_linears
 from .base import IGNORE_INDEX, LanguageModel, TracePoint
 from .encoder import BERT, EncoderOutput
 from .gpt import GPT, LMOutput
@@ -18,7 +19,10 @@ def build_model(config: ModelConfig) -> LanguageModel:
         raise LanternError("model.vocab_size must be set (it comes from the tokenizer)")
     if config.family not in FAMILIES:
         raise LanternError(f"unknown model family {config.family!r}; available: {', '.join(FAMILIES)}")
-    return FAMILIES[config.family](config)
+    model = FAMILIES[config.family](config)
+    if config.quantization == "int8":  # an int8 run: the same model with Int8Linear layers, filled by its weights
+        quantize_linears(model, from_weights=False)
+    return model
 
 
 __all__ = ["GPT", "LMOutput", "BERT", "EncoderOutput", "FixedContextMLP", "RecurrentLM", "IGNORE_INDEX",

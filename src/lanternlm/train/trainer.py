@@ -371,6 +371,9 @@ def train(config: RunConfig, out: str | Path, resume: bool = False, overwrite: b
     if start is not None and not resume:
         config.model = load_run_config(start.root).model
         tokenizer = load_tokenizer(start.tokenizer)
+    if config.model.quantization != "none":
+        raise LanternError(f"{start.root if start else paths.root} has {config.model.quantization} weights, which are "
+                           "for inference only; train from the float run it was quantized from")
     tokenizer, train_data, val_data = _load_data(config, tokenizer)
     if config.model.vocab_size not in (0, tokenizer.vocab_size):
         raise LanternError(f"model.vocab_size {config.model.vocab_size} does not match the tokenizer "
