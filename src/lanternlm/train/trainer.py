@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import random
 import time
 from dataclasses import dataclass
@@ -338,7 +339,10 @@ def _check_arguments(config: RunConfig, paths: RunPaths, resume: bool, overwrite
         raise ValueError("init_from= starts a new run; a resumed run keeps the start it was given")
     if paths.root.exists() and not paths.root.is_dir():
         raise LanternError(f"{paths.root} is a file; give a folder for the run")
-    check_writable(paths.root, folder=True)
+    if not paths.root.is_dir():
+        check_writable(paths.root, folder=True)
+    elif not os.access(paths.root, os.W_OK | os.X_OK):
+        raise LanternError(f"cannot write in {paths.root} (permission denied)")
     state = describe_run(paths)
     if resume and state is None:
         raise RunNotFoundError(f"{paths.root} holds no run to resume (no config.toml); call train() without "
