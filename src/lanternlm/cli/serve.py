@@ -22,6 +22,7 @@ def serve_command(
     max_tokens: int = typer.Option(1024, "--max-tokens", help="Largest max_tokens a request may ask for."),
     timeout: float = typer.Option(120.0, "--timeout", help="Seconds a request may wait and generate before it fails with 504."),
     max_body: int = typer.Option(1 << 20, "--max-body", help="Largest request body, in bytes (larger is refused with 413)."),
+    batching: bool = typer.Option(True, "--batching/--no-batching", help="Requests for a model share one forward pass per step (continuous batching); --no-batching decodes each alone, interleaved."),
     threads: Optional[int] = typer.Option(None, "--threads", help="PyTorch CPU threads for the model; default: PyTorch's choice (1 is often fastest for small models on a busy machine)."),
     device: Optional[str] = DEVICE,
     dtype: Optional[str] = WEIGHTS,
@@ -47,7 +48,8 @@ def serve_command(
         import torch
 
         torch.set_num_threads(threads)
-    limits = ServeLimits(max_new_tokens=max_tokens, request_timeout=timeout, max_body_bytes=max_body).validate()
+    limits = ServeLimits(max_new_tokens=max_tokens, request_timeout=timeout, max_body_bytes=max_body,
+                         batching=batching).validate()
     sock = listening_socket(host, port)
     models = load_models(runs, resolve_device(device or ("cpu" if dtype == "int8" else "auto")), dtype)
     word_vectors = None

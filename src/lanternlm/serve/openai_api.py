@@ -7,9 +7,10 @@ messages with the chat template (`generate/chat.py`, the same path as `lantern c
 template's end-of-turn marker.
 
 A request's prompts x n choices are decoded as one batch (`Engine.stream_rows`: rows of any lengths, one
-sampling config, one seeded generator, so a `seed` makes the whole response repeatable). Each step of it is
-one unit of work the scheduler interleaves with other requests; a choice ends with finish_reason "stop" (a
-stop token or sequence) or "length" (max_tokens reached). Asked for, each choice carries the log-probabilities
+sampling config, one seeded generator, so a `seed` makes the whole response repeatable). Requests join the
+model's decoding session (continuous batching, `generate/session.py`): every step, one forward pass serves
+all of them, each with its own settings and seed. A choice ends with finish_reason "stop" (a stop token or
+sequence) or "length" (max_tokens reached). Asked for, each choice carries the log-probabilities
 of its tokens (`logprobs.py`); streamed, every token then gets a chunk of its own, even one whose text is
 still held back.
 """
@@ -77,7 +78,8 @@ async def completions(body: CompletionRequest, request: Request):
     prompt_rows = [await run_in_threadpool(encode_prompt, served, p, state.limits) for p in prompts]
     rows = [row for row in prompt_rows for _ in range(body.n)]
     prompt_chars = [len(p) for p in prompts for _ in range(body.n)]  # text_offset counts from the prompt's start
-    return await respond(request, body, served, served.engine.stream_rows(rows, config), len(rows),
+    steps = served.engine.stream_rows(rows, config, state.session_for(served))
+    return await respond(request, body, served, steps, len(rows),
                          sum(map(len, prompt_rows)), chat=False, prompt_chars=prompt_chars)
 
 
@@ -94,7 +96,7 @@ async def chat_completions(body: ChatRequest, request: Request):
                                          config.max_new_tokens, state.limits.max_prompt_tokens)
     except LanternError as exc:
         raise ApiError(400, str(exc), "invalid_value", "messages") from None
-    steps = engine.stream_rows([prompt.ids] * body.n, prompt.settings(config))
+    steps = engine.stream_rows([prompt.ids] * body.n, prompt.settings(config), state.session_for(served))
     return await respond(request, body, served, steps, body.n, len(prompt.ids), chat=True)
 
 

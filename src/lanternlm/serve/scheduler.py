@@ -6,16 +6,16 @@ and returns an event for the client. The worker runs the active jobs round-robin
 
     waiting queue (FIFO, bounded) -> up to max_active jobs -> step job 1, step job 2, ..., step job 1, ...
 
-Why serialised access and not a batch across requests (measured in benchmarks/serve_load.py, see
-docs/serving.md): one forward pass at a time keeps a request's output a function of that request only (a
-`seed` gives the same text whatever else is running; the engine samples a batch with one random generator
-and one sampling config), and every request keeps its own temperature, penalties and stops. The price,
-measured on a 2-core CPU with a small model: a batch of 16 would decode about 2x more tokens/s; recovering
-it needs per-row sampler state and continuous batching in the engine.
+Generations share more than the worker: requests for one model join its decoding session
+(`generate/session.py`, continuous batching), and the first job of a round to need a new token steps the
+whole session — one forward pass for every request in it, each row at its own position, each request with its
+own sampler, settings and seeded generator (so a `seed` gives the same text whatever else is running). The
+other jobs of the round find their token waiting. A request that finishes or whose client leaves drops out at
+once. With `ServeLimits.batching` off, each request decodes alone and rounds interleave them token by token
+(benchmarks/serve_load.py measures both side by side).
 
 Round-robin stepping rather than one request at a time keeps time-to-first-token short for everyone: a new
-request starts streaming after one step of each other request, not after they have all finished. A request's
-own `n` choices *are* decoded as one batch.
+request joins at the next step and starts streaming after one round.
 
 The asyncio side (HTTP) never blocks on the model: events cross back with `loop.call_soon_threadsafe`.
 A job whose client has gone is marked cancelled and dropped at its next turn (its generator is closed, so
