@@ -1,17 +1,20 @@
-"""Load test for `lantern serve`: 16 concurrent clients x 50 requests on loopback, then the batching question.
+"""Load test for `lantern serve`: 16 concurrent clients x 50 requests on loopback, against the batching server
+and against the same server decoding one request at a time (`--no-batching`), side by side in one run.
 
-Part 1 starts the real server in a subprocess and drives it with 16 asyncio clients (httpx), each sending 50
+Each mode starts the real server in a subprocess and drives it with 16 asyncio clients (httpx), each sending 50
 requests one after another: even requests are /v1/completions (whole JSON), odd ones streamed
-/v1/chat/completions with usage. It reports errors (must be 0), p50/p95 latency (request sent -> last byte),
-p50/p95 time to first streamed token, total completion tokens/s, and the server's resident memory after
-each round of 10 requests per client (it must not grow round over round).
+/v1/chat/completions with usage, every one with its own seed. It reports errors (must be 0), p50/p95 latency
+(request sent -> last byte), p50/p95 time to first streamed token, total completion tokens/s, and the server's
+resident memory after each round of 10 requests per client (it must not grow round over round). The last line
+gives batching / one-at-a-time for throughput and p95 latency.
 
-Part 2 answers "serialise or batch across requests?" in-process on the same model: 16 prompts decoded one
-at a time (what the server's worker does, interleaved) against the same 16 as one batch (`generate_batch`).
+With batching (the default), requests for one model join a decoding session between steps and share one
+forward pass (continuous batching, generate/session.py); with `--no-batching` each decodes alone and the
+model worker interleaves them token by token.
 
     .venv/bin/python benchmarks/serve_load.py                 # trains a small model (baby GPT shape) first
     .venv/bin/python benchmarks/serve_load.py --run runs/x    # or serve an existing run
-    .venv/bin/python benchmarks/serve_load.py --threads 1     # the server (and part 2) on one PyTorch thread
+    .venv/bin/python benchmarks/serve_load.py --threads 1     # the server on one PyTorch thread
 """
 
 from __future__ import annotations
@@ -112,26 +115,6 @@ async def load(url: str, model: str, clients: int, requests: int, rounds: int, m
             "ttft_p95_ms": 1000 * percentile(ttfts, 0.95), "rss_mib": rss}
 
 
-def batching(run: Path, n: int, max_tokens: int) -> tuple[float, float]:
-    """Tokens/s for n prompts decoded one at a time vs as one batch, same model, same process."""
-    from lanternlm.generate import Engine
-    from lanternlm.runs import load_run
-
-    loaded = load_run(run)
-    engine = Engine(loaded.model, loaded.tokenizer)
-    prompts = [PROMPTS[i % len(PROMPTS)] for i in range(n)]
-    options = dict(max_new_tokens=max_tokens, stop_tokens=(), seed=0)  # no early stops: equal work
-    engine.generate(prompts[0], **options)  # warm-up
-    started = time.perf_counter()
-    for p in prompts:
-        engine.generate(p, **options)
-    one_by_one = n * max_tokens / (time.perf_counter() - started)
-    started = time.perf_counter()
-    engine.generate_batch(prompts, **options)
-    batched = n * max_tokens / (time.perf_counter() - started)
-    return one_by_one, batched
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, help="run directory to serve (default: train a small one)")
@@ -141,24 +124,28 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--threads", type=int, help="the server's PyTorch threads (lantern serve --threads)")
     args = parser.parse_args()
+    threads = ["--threads", str(args.threads)] if args.threads else []
     with tempfile.TemporaryDirectory() as tmp:
         run = args.run or small_run(Path(tmp) / "small")
-        with running_server(str(run), *(["--threads", str(args.threads)] if args.threads else [])) as url:
-            model = httpx.get(url + "/v1/models").json()["data"][0]["id"]
-            print(f"{args.clients} clients x {args.requests} requests, max_tokens {args.max_tokens}, model {model}")
-            result = asyncio.run(load(url, model, args.clients, args.requests, args.rounds, args.max_tokens))
-        print(json.dumps({k: (round(v, 2) if isinstance(v, float) else v) for k, v in result.items()}, default=str))
-        growth = result["rss_mib"][-1] - result["rss_mib"][0]
-        print(f"errors {result['errors']}; latency p50 {result['p50_ms']:.0f} ms, p95 {result['p95_ms']:.0f} ms; "
-              f"first token p50 {result['ttft_p50_ms']:.0f} ms, p95 {result['ttft_p95_ms']:.0f} ms; "
-              f"{result['tokens_per_s']:.0f} tokens/s; RSS after round 1 -> last: {growth:+.1f} MiB")
-        if args.threads:
-            import torch
-
-            torch.set_num_threads(args.threads)
-        one, batch = batching(run, args.clients, args.max_tokens * 2)
-        print(f"in-process, {args.clients} prompts x {args.max_tokens * 2} tokens: one at a time {one:.0f} tokens/s, "
-              f"one batch {batch:.0f} tokens/s, batch / serial = {batch / one:.2f}x")
+        results = {}
+        for mode, flags in (("one at a time", ["--no-batching"]), ("batching", [])):
+            with running_server(str(run), *threads, *flags) as url:
+                model = httpx.get(url + "/v1/models").json()["data"][0]["id"]
+                print(f"{mode}: {args.clients} clients x {args.requests} requests, max_tokens {args.max_tokens}, "
+                      f"model {model}")
+                result = results[mode] = asyncio.run(load(url, model, args.clients, args.requests, args.rounds,
+                                                          args.max_tokens))
+            print(json.dumps({k: (round(v, 2) if isinstance(v, float) else v) for k, v in result.items()},
+                             default=str))
+            growth = result["rss_mib"][-1] - result["rss_mib"][0]
+            print(f"{mode}: errors {result['errors']}; latency p50 {result['p50_ms']:.0f} ms, p95 "
+                  f"{result['p95_ms']:.0f} ms; first token p50 {result['ttft_p50_ms']:.0f} ms, p95 "
+                  f"{result['ttft_p95_ms']:.0f} ms; {result['tokens_per_s']:.0f} tokens/s; RSS after round 1 -> "
+                  f"last: {growth:+.1f} MiB")
+    alone, batched = results["one at a time"], results["batching"]
+    print(f"batching / one at a time: throughput {batched['tokens_per_s'] / alone['tokens_per_s']:.2f}x, "
+          f"p95 latency {batched['p95_ms'] / alone['p95_ms']:.2f}x, first-token p95 "
+          f"{batched['ttft_p95_ms'] / alone['ttft_p95_ms']:.2f}x")
 
 
 if __name__ == "__main__":

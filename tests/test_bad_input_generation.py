@@ -17,7 +17,7 @@ from lanternlm.cli import main
 
 GENERATING = [("sample", ["-n", "3"]), ("next", ["ROMEO:"]), ("chat", []), ("eval", []),
               ("serve", ["--port", "1"]), ("convert", None), ("sample", ["-n", "3", "--num-beams", "2"]),
-              ("trace", ["ROMEO:"])]
+              ("trace", ["ROMEO:"]), ("quantize", ["--out"])]
 
 
 def expect_one_line_error(capsys, argv, contains: str = "") -> str:
@@ -93,6 +93,8 @@ def test_broken_runs(capsys, monkeypatch, tiny_run, tmp_path, kind, command, ext
     argv = ["convert", "to-hf", str(run), "--out", str(tmp_path / "hf")] if extra is None else [command, str(run), *extra]
     if command == "serve" and kind in ("nan-weights",):
         argv[-1] = str(free_port())
+    if command == "quantize":
+        argv.append(str(tmp_path / "int8"))
     expect_one_line_error(capsys, argv, word)
 
 
@@ -185,3 +187,30 @@ def test_serve_port_in_use_and_privileged_port(capsys, tiny_run):
 def test_serve_two_runs_with_one_name(capsys, tiny_run, tmp_path):
     twin = copy_run(tiny_run, tmp_path / tiny_run.name)
     expect_one_line_error(capsys, ["serve", str(tiny_run), str(twin), "--port", str(free_port())], "both named")
+
+
+@pytest.fixture(scope="module")
+def int8_run(tiny_run, tmp_path_factory):
+    pytest.importorskip("lanternlm.nn.quantized").int8_kernels_available() or pytest.skip("no int8 kernels")
+    out = tmp_path_factory.mktemp("quantized") / "int8"
+    assert main(["quantize", str(tiny_run), "--out", str(out)]) == 0
+    return out
+
+
+INT8_CASES = [  # (argv with {run} the float run, {int8} its quantized copy, {tmp} a fresh folder; word)
+    (["quantize", "{int8}", "--out", "{tmp}/twice"], "already quantized"),
+    (["quantize", "{run}", "--out", "{int8}"], "not an empty folder"),
+    (["quantize", "{run}", "--out", "{run}/config.toml"], "not an empty folder"),
+    (["quantize", "{run}"], "--out"),
+    (["sample", "{run}", "--dtype", "int4"], "int8"),
+    (["sample", "{run}", "--dtype", "int8", "--device", "cuda"], "cuda"),
+    (["eval", "{run}", "--dtype", "fp8"], "int8"),
+    (["serve", "{run}", "--dtype", "int16"], "int8"),
+    (["train", "--out", "{tmp}/ft", "--init-from", "{int8}", "--set", "max_iters=2"], "int8"),
+]
+
+
+@pytest.mark.parametrize("argv, word", INT8_CASES)
+def test_int8_options(capsys, tiny_run, int8_run, tmp_path, argv, word):
+    values = {"run": str(tiny_run), "int8": str(int8_run), "tmp": str(tmp_path)}
+    expect_one_line_error(capsys, [arg.format(**values) for arg in argv], word)
