@@ -95,7 +95,8 @@ class DecodingSession:
     @torch.no_grad()
     def step(self) -> None:
         """One step of every request (see the module docstring); new steps land in each request's `steps`."""
-        self.model.eval()
+        if self.model.training:  # eval() walks every module: once, not per token
+            self.model.eval()
         for request in self.requests:
             if request.logits is None:
                 request.logits = request.decoder.prefill(request.chooser.decoder_rows(request.rows))
