@@ -21,6 +21,7 @@ from .config import RunConfig
 from .errors import LanternError
 from .io import atomic_path, check_readable, read_toml
 from .models import build_model
+from .models.adapted import adapt_model
 from .tokenizers import Tokenizer, load_tokenizer
 
 
@@ -86,7 +87,8 @@ def load_run_config(root: str | Path) -> RunConfig:
 
 
 def load_run(root: str | Path, device: str | torch.device = "cpu") -> LoadedRun:
-    """Config + tokenizer + trained weights, model in eval mode on `device`."""
+    """Config + tokenizer + trained weights, model in eval mode on `device`. A fine-tuning run's model is the
+    base as its finetune section adapts it (`models.adapted.adapt_model`: a Classifier, an AdaptedLM, ...)."""
     paths = RunPaths(root)
     config = load_run_config(root)
     tokenizer = load_tokenizer(paths.tokenizer)
@@ -95,7 +97,8 @@ def load_run(root: str | Path, device: str | torch.device = "cpu") -> LoadedRun:
     if config.model.vocab_size != tokenizer.vocab_size:
         raise LanternError(f"{paths.root}: model vocab_size {config.model.vocab_size} does not match the "
                            f"tokenizer's {tokenizer.vocab_size}")
-    model = build_model(config.model)
+    with torch.random.fork_rng():  # the adapters' initial values are overwritten: draw them off the record
+        model = adapt_model(build_model(config.model), config.finetune)
     load_weights(model, paths.weights)
     broken = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
     if broken:
