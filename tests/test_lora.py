@@ -34,7 +34,7 @@ def randomise_adapters(model, name="a"):
     """B = 0 hides every bug; give the factors real values."""
     with torch.no_grad():
         for layer in lora_layers(model):
-            for update in layer.adapters[name].values() if name in layer.adapters else ():
+            for update in layer.adapters[name].parts.values() if name in layer.adapters else ():
                 update.B.normal_(0, 0.3)
 
 

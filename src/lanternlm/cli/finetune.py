@@ -194,11 +194,11 @@ def evaluate_classifier(loaded, data: Optional[Path], device) -> None:
     scores = examples.scores(loaded.model, device)
     typer.echo(f"{source}: accuracy {scores['accuracy']:.4f}, macro-F1 {scores['f1']:.4f} ({len(examples):,} "
                "examples)")
-    width = max(map(len, ft.labels + ["true"]))
-    typer.echo(f"confusion (rows: true label, columns: predicted): {'':<{width}}" +
-               "".join(f"{label:>8}" for label in ft.labels))
+    cell = max(7, *map(len, ft.labels)) + 1
+    typer.echo("confusion matrix (rows: true label, columns: predicted label):")
+    typer.echo(" " * cell + "".join(f"{label:>{cell}}" for label in ft.labels))
     for label, row in zip(ft.labels, scores["confusion"]):
-        typer.echo(f"{'':<49}{label:<{width}}" + "".join(f"{count:>8}" for count in row))
+        typer.echo(f"{label:>{cell}}" + "".join(f"{count:>{cell}}" for count in row))
 
 
 @eval_app.command("fewshot")

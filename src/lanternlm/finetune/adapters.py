@@ -45,7 +45,7 @@ def adapter_parameters(view: nn.Module, name: str = ADAPTER) -> dict[str, nn.Par
     found = {}
     for path, layer in base.named_modules():
         if isinstance(layer, LoRALinear) and name in layer.adapters:
-            for part, update in layer.adapters[name].items():
+            for part, update in layer.adapters[name].parts.items():
                 found[f"lora.{path}.{part}.A"], found[f"lora.{path}.{part}.B"] = update.A, update.B
     if getattr(view, "prompt", None) is not None:
         found["prompt.embeddings"] = view.prompt.embeddings

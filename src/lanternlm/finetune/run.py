@@ -96,8 +96,8 @@ def lm_config(base: str | Path, inputs: list[str | Path], method: str = "lora", 
     config = _new_config(base, finetune, [str(p) for p in inputs])
     tc = config.train
     tc.max_iters, tc.learning_rate = steps, learning_rate or LM_LR.get(method, LM_LR["full"])
-    tc.eval_interval = tc.checkpoint_interval = max(1, steps // 4)
-    tc.warmup_iters, tc.min_lr, tc.batch_size, tc.eval_iters = steps // 20, tc.learning_rate / 10, 8, 10
+    tc.eval_interval = tc.checkpoint_interval = max(min(steps, 10), steps // 4)
+    tc.warmup_iters, tc.min_lr, tc.batch_size, tc.eval_iters = steps // 20, tc.learning_rate / 10, 8, 5
     return apply_overrides(config, overrides or []).validate()
 
 

@@ -21,7 +21,6 @@ from typing import Iterator
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from .linear import Linear
 
@@ -44,29 +43,49 @@ def current_adapters() -> tuple[str, ...]:
 
 
 class LoRAUpdate(nn.Module):
-    """One low-rank update of rows [start, stop) of a layer's output: (α/r)·B·A·dropout(x)."""
+    """The factors of one low-rank update of rows [start, stop) of a layer's output: A (r x d_in), B (rows x r)."""
 
-    def __init__(self, d_in: int, start: int, stop: int, rank: int, alpha: float, dropout: float) -> None:
+    def __init__(self, d_in: int, start: int, stop: int, rank: int, alpha: float) -> None:
         super().__init__()
         self.start, self.stop, self.rank, self.scale = start, stop, rank, alpha / rank
         self.A = nn.Parameter(torch.empty(rank, d_in))
         self.B = nn.Parameter(torch.zeros(stop - start, rank))  # zero: the adapted layer starts as the base
         nn.init.kaiming_uniform_(self.A, a=math.sqrt(5))  # nn.Linear's own initialisation
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (self.dropout(x) @ self.A.t() @ self.B.t()) * self.scale
 
     def delta_weight(self) -> torch.Tensor:
         """ΔW = (α/r)·B·A for the rows this update covers, (stop - start) x d_in."""
         return (self.B @ self.A) * self.scale
 
 
+class LoRAAdapter(nn.Module):
+    """One adapter on one layer: an update per output slice, computed together as two products,
+    (dropout(x) · [A_1; A_2; ...]ᵀ) · B̂ᵀ, where B̂ (d_out x Σr) holds each (α/r)·B_i in its slice's rows and
+    block of columns, zero elsewhere: a few large operations instead of many small ones."""
+
+    def __init__(self, d_in: int, d_out: int, slices: dict[str, tuple[int, int]], rank: int, alpha: float,
+                 dropout: float) -> None:
+        super().__init__()
+        self.d_out = d_out
+        self.parts = nn.ModuleDict({name: LoRAUpdate(d_in, start, stop, rank, alpha)
+                                    for name, (start, stop) in slices.items()})
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        parts = list(self.parts.values())
+        A = torch.cat([p.A for p in parts]) if len(parts) > 1 else parts[0].A
+        B = A.new_zeros(self.d_out, A.size(0))
+        column = 0
+        for p in parts:
+            B[p.start:p.stop, column:column + p.rank] = p.B * p.scale
+            column += p.rank
+        return (self.dropout(x) @ A.t()) @ B.t()
+
+
 class LoRALinear(Linear):
     """A Linear (same weight and bias parameters, same state-dict keys) plus named low-rank updates.
 
-    `adapters[name]` is a ModuleDict of LoRAUpdate per output slice ("q", "v", or "all" for every row); the
-    state dict stores them as `<layer>.adapters.<name>.<slice>.A` / `.B`."""
+    `adapters[name]` is a LoRAAdapter with a LoRAUpdate per output slice ("q", "v", ...); the state dict
+    stores them as `<layer>.adapters.<name>.parts.<slice>.A` / `.B`."""
 
     @classmethod
     def wrap(cls, linear: nn.Linear) -> "LoRALinear":
@@ -83,8 +102,7 @@ class LoRALinear(Linear):
 
     def add(self, name: str, slices: dict[str, tuple[int, int]], rank: int, alpha: float, dropout: float) -> None:
         """Attach adapter `name`: one update per output slice {slice name: (start, stop)}."""
-        self.adapters[name] = nn.ModuleDict({part: LoRAUpdate(self.in_features, start, stop, rank, alpha, dropout)
-                                             for part, (start, stop) in slices.items()})
+        self.adapters[name] = LoRAAdapter(self.in_features, self.out_features, slices, rank, alpha, dropout)
         self.adapters[name].to(self.weight.device)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -93,15 +111,14 @@ class LoRALinear(Linear):
         if not names:
             return y
         for name in names:
-            for update in self.adapters[name].values():  # a slice's update, zero-padded to the full output
-                y = y + F.pad(update(x).to(y.dtype), (update.start, self.out_features - update.stop))
+            y = y + self.adapters[name](x).to(y.dtype)
         return y
 
     @torch.no_grad()
     def merge(self, name: str) -> None:
         """W += ΔW: the adapter's update now lives in the weight (it no longer runs beside it)."""
         if name not in self.merged:
-            for update in self.adapters[name].values():
+            for update in self.adapters[name].parts.values():
                 self.weight[update.start:update.stop] += update.delta_weight().to(self.weight.dtype)
             self.merged.add(name)
 
@@ -109,6 +126,6 @@ class LoRALinear(Linear):
     def unmerge(self, name: str) -> None:
         """W -= ΔW: back to the base weight (up to rounding), the adapter beside it again."""
         if name in self.merged:
-            for update in self.adapters[name].values():
+            for update in self.adapters[name].parts.values():
                 self.weight[update.start:update.stop] -= update.delta_weight().to(self.weight.dtype)
             self.merged.discard(name)
