@@ -9,6 +9,7 @@ import random
 
 import pytest
 
+from lanternlm.finetune.adapters import read_adapter
 from lanternlm.train.metrics import read_metrics
 from test_finetune import reviews  # noqa: F401  (the labelled-data fixture)
 from test_kill_anywhere import finished, harness, temporaries
@@ -25,11 +26,17 @@ def arguments(base, data, out) -> list[str]:
             "--set", "early_stopping=0"]
 
 
+def adapter_contents(path) -> tuple[dict, dict]:
+    """(tensor bytes by key, metadata): safetensors writes the metadata's keys in no fixed order."""
+    tensors, _, metadata = read_adapter(path)
+    return {key: value.numpy().tobytes() for key, value in tensors.items()}, metadata
+
+
 def record(run) -> dict:
     records = read_metrics(run / "metrics.jsonl")
     return {"losses": [(r["step"], r["loss"]) for r in records if "loss" in r],
             "evaluations": [(r["step"], r["val_loss"], r["val_accuracy"]) for r in records if "val_loss" in r],
-            "adapter": (run / "adapter.safetensors").read_bytes(),
+            "adapter": adapter_contents(run / "adapter.safetensors"),
             "best": json.loads((run / "checkpoints" / "best.json").read_text())}
 
 
