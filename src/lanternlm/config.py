@@ -125,7 +125,8 @@ UPPER_LIMITS = {
     "train.max_iters": 10**9, "train.batch_size": 65_536, "train.grad_accum": 65_536, "train.warmup_iters": 10**9,
     "train.lr_decay_iters": 10**9, "train.eval_interval": 10**9, "train.eval_iters": 10**6,
     "train.checkpoint_interval": 10**9, "train.keep_checkpoints": 1000, "train.log_interval": 10**9,
-    "train.seed": 2**32 - 1,
+    "train.seed": 2**32 - 1, "train.early_stopping": 10**9,
+    "finetune.max_length": 2**20, "finetune.lora_rank": 65_536, "finetune.prompt_tokens": 2**20,
 }
 
 
@@ -179,6 +180,9 @@ class TrainConfig:
     dtype: str = "auto"  # auto | float32 | bfloat16 | float16
     compile: bool = False  # torch.compile the model (falls back to eager with a warning if it cannot)
     init_from: str = ""  # a run whose weights, tokenizer and model shape this run starts from; empty: random init
+    best_metric: str = "val_loss"  # the validation figure that picks the best checkpoint: val_loss (lower is
+    # better) or a score the validation split reports, such as val_accuracy (higher is better)
+    early_stopping: int = 0  # stop after this many evaluations without a better best_metric; 0 = never
 
     def validate(self) -> None:
         _check_fields(self, "train")
@@ -198,6 +202,12 @@ class TrainConfig:
             raise LanternError(f"train.lr_schedule must be cosine, linear or constant, got {self.lr_schedule!r}")
         if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
             raise LanternError(f"train.dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
+        _check_choice("train.best_metric", self.best_metric, BEST_METRICS)
+        if self.early_stopping < 0:
+            raise LanternError(f"train.early_stopping must be >= 0, got {self.early_stopping}")
+
+
+BEST_METRICS = ("val_loss", "val_accuracy", "val_f1")  # val_loss is minimised, the scores maximised
 
 
 @dataclass
@@ -219,16 +229,69 @@ class DataConfig:
 
 
 @dataclass
+class FinetuneConfig:
+    """Adapting a pretrained run (train.init_from) to a task: what is trained, and the adapter's shape."""
+
+    task: str = ""  # "" (not a fine-tuning run) | lm (next-token on new text) | classify (labelled JSONL examples)
+    method: str = "full"  # full: every weight | head: the task head only | lora: low-rank adapters | prompt: soft prompt
+    base_id: str = ""  # fingerprint of the base weights: an adapter loads only onto the base it was trained on
+    text_field: str = "text"  # classify: the JSONL field holding the text
+    label_field: str = "label"  # classify: the JSONL field holding the label (an integer or a string)
+    labels: list[str] = field(default_factory=list)  # classify: the label values, in the head's output order
+    max_length: int = 128  # classify: tokens per example (longer texts are cut)
+    pooling: str = "auto"  # classify: auto (decoder: last token; encoder: the model's pooling) | last | cls | mean
+    lora_rank: int = 8  # r: ΔW = B·A·(alpha/r) with A r x d_in, B d_out x r
+    lora_alpha: float = 16.0
+    lora_dropout: float = 0.0  # dropout on the adapter's input
+    lora_targets: list[str] = field(default_factory=lambda: ["q", "v"])  # q k v o ff_in ff_out (or all)
+    prompt_tokens: int = 20  # soft prompt: virtual tokens prepended to every input
+    prompt_init: str = ""  # soft prompt: text whose token embeddings start the prompt; empty: random vocabulary rows
+
+    def validate(self) -> None:
+        _check_fields(self, "finetune")
+        _check_choice("finetune.task", self.task, ("", "lm", "classify"))
+        _check_choice("finetune.method", self.method, FINETUNE_METHODS)
+        _check_choice("finetune.pooling", self.pooling, ("auto", "last", "cls", "mean"))
+        if self.lora_rank <= 0 or self.lora_alpha <= 0:
+            raise LanternError(f"finetune.lora_rank and lora_alpha must be positive, got {self.lora_rank} and "
+                               f"{self.lora_alpha}")
+        if not 0.0 <= self.lora_dropout < 1.0:
+            raise LanternError(f"finetune.lora_dropout must be in [0, 1), got {self.lora_dropout}")
+        for target in self.lora_targets:
+            _check_choice("finetune.lora_targets", target, LORA_TARGETS + ("all",))
+        if self.prompt_tokens <= 0 or self.max_length <= 0:
+            raise LanternError(f"finetune.prompt_tokens and max_length must be positive, got {self.prompt_tokens} "
+                               f"and {self.max_length}")
+        if self.task == "lm" and self.method == "head":
+            raise LanternError("finetune.method = head needs a task head (task = classify)")
+        if self.task == "classify" and len(self.labels) == 1:
+            raise LanternError("a classifier needs at least two labels")
+
+
+FINETUNE_METHODS = ("full", "head", "lora", "prompt")
+LORA_TARGETS = ("q", "k", "v", "o", "ff_in", "ff_out")  # attention query/key/value/output; feed-forward in/out
+
+
+@dataclass
 class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
 
     def validate(self) -> "RunConfig":
         self.model.validate()
         self.train.validate()
         self.data.validate()
+        self.finetune.validate()
         return self
+
+    @property
+    def window_size(self) -> int:
+        """Tokens in a training window: model.block_size, less the positions a soft prompt takes (next-token
+        prompt tuning puts finetune.prompt_tokens vectors before every window)."""
+        ft = self.finetune
+        return self.model.block_size - (ft.prompt_tokens if ft.task == "lm" and ft.method == "prompt" else 0)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return asdict(self)
@@ -253,7 +316,7 @@ class RunConfig:
         return config
 
 
-SECTIONS = {"model": ModelConfig, "train": TrainConfig, "data": DataConfig}
+SECTIONS = {"model": ModelConfig, "train": TrainConfig, "data": DataConfig, "finetune": FinetuneConfig}
 
 
 def _toml_value(value: Any) -> str:

@@ -21,6 +21,7 @@ from .config import RunConfig
 from .errors import LanternError
 from .io import atomic_directory, atomic_path, check_readable, read_toml, write_text_atomic
 from .models import build_model
+from .models.adapted import adapt_model
 from .nn.quantized import int8_kernels_available, quantize_linears
 from .tokenizers import Tokenizer, load_tokenizer
 
@@ -94,7 +95,9 @@ def check_int8_device(device: str | torch.device) -> None:
 
 def load_run(root: str | Path, device: str | torch.device = "cpu", quantize: str | None = None) -> LoadedRun:
     """Config + tokenizer + trained weights, model in eval mode on `device`. quantize="int8" turns a float run's
-    Linear weights into int8 at load (see nn/quantized.py); an int8 run (from `lantern quantize`) loads as int8."""
+    Linear weights into int8 at load (see nn/quantized.py); an int8 run (from `lantern quantize`) loads as int8.
+    A fine-tuning run's model is the base as its finetune section adapts it (`models.adapted.adapt_model`: a
+    Classifier, an AdaptedLM, ...)."""
     if quantize not in (None, "float32", "int8"):
         raise LanternError(f"unknown weight type {quantize!r} (float32 or int8)")
     paths = RunPaths(root)
@@ -105,7 +108,8 @@ def load_run(root: str | Path, device: str | torch.device = "cpu", quantize: str
     if config.model.vocab_size != tokenizer.vocab_size:
         raise LanternError(f"{paths.root}: model vocab_size {config.model.vocab_size} does not match the "
                            f"tokenizer's {tokenizer.vocab_size}")
-    model = build_model(config.model)
+    with torch.random.fork_rng():  # the adapters' initial values are overwritten: draw them off the record
+        model = adapt_model(build_model(config.model), config.finetune)
     load_weights(model, paths.weights)
     broken = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
     if broken:

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from .app import app
+from .app import app, eval_app
 from .options import DEVICE, SET_OPTION, WEIGHTS
 
 QUICKSTART_PRESET = "shakespeare-char-cpu"
@@ -100,11 +100,11 @@ def quickstart_command(
     stream_to_terminal(Engine(run.model, run.tokenizer), "\n", sampling)
 
 
-@app.command("eval")
+@eval_app.command("run")
 def eval_command(
     run: Path = typer.Argument(..., help="Run directory."),
     input: Optional[Path] = typer.Option(None, "--input", "-i", metavar="FILE", help="Text file to score (.txt or .gz)."),
-    data: Optional[Path] = typer.Option(None, "--data", help="Score the validation split of a `lantern prepare`d directory."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Score the validation split of a `lantern prepare`d directory; for a classifier run, a JSONL file of labelled examples."),
     stride: int = typer.Option(0, help="Sliding-window step in tokens; smaller gives each token more context. 0 = block_size (no overlap)."),
     tokens: bool = typer.Option(False, "--tokens", help="Also print every scored token with p and -log p (coloured) and the running mean."),
     device: Optional[str] = DEVICE,
@@ -115,6 +115,7 @@ def eval_command(
 
     Default: the run's own validation split. Bits per byte do not depend on the tokenizer, so character
     and BPE models compare on the same text. --tokens shows the loss of each token: its mean is the loss.
+    A classifier run (`lantern finetune classify`) reports accuracy, macro-F1 and the confusion matrix instead.
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -131,7 +132,11 @@ def eval_command(
         raise LanternError("give --input or --data, not both")
     dev = resolve_device(device or ("cpu" if dtype == "int8" else "auto"))
     loaded = load_run(run, dev, quantize=dtype)
-    block_size = loaded.config.model.block_size
+    if loaded.config.finetune.task == "classify":
+        from .finetune import evaluate_classifier
+
+        return evaluate_classifier(loaded, input or data, dev)
+    block_size = loaded.model.config.block_size  # an adapted model's soft prompt takes some positions
     if not 0 <= stride <= block_size:
         raise LanternError(f"--stride must be between 1 and block_size ({block_size}), or 0")
 

@@ -2,19 +2,25 @@
 
 Three sources, in this order: a `lantern prepare`d token directory (`data.data_dir`, memory-mapped); a
 separate validation file (`data.val_input`); else the last `data.val_fraction` of the training text. The
-trainer and `lantern eval` both ask here, so a run is always scored on the split it held out.
+trainer and `lantern eval` both ask here, so a run is always scored on the split it held out. A
+classification run (finetune.task = classify) reads labelled JSONL examples instead (`data/labelled.py`).
+`training_sampler` picks the order the trainer visits the training examples in.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from ..config import RunConfig
 from ..errors import LanternError
 from ..io import read_text
 from ..tokenizers import CharTokenizer, Tokenizer, load_tokenizer
+from .labelled import LabelledExamples, ShuffledExamples, labelled_splits
 from .text import TokenWindows, read_corpus, split_ids
 from .tokenfile import load_prepared
+from .windows import WindowSampler, window_sampler
 
 
 def run_tokenizer(config: RunConfig, texts: list[str]) -> Tokenizer:
@@ -36,6 +42,8 @@ def prepared_splits(data_dir: str | Path, tokenizer: Tokenizer | None = None):
 
 def load_splits(config: RunConfig, tokenizer: Tokenizer | None = None) -> tuple[Tokenizer, TokenWindows, TokenWindows]:
     """Tokenizer and train/validation windows of a run (the tokenizer is built or loaded when not given)."""
+    if config.finetune.task == "classify":
+        return (tokenizer, *labelled_splits(config, tokenizer))
     if config.data.data_dir:
         tokenizer, train_data, val_data = prepared_splits(config.data.data_dir, tokenizer)
     else:
@@ -58,3 +66,12 @@ def validation_split(config: RunConfig, tokenizer: Tokenizer) -> tuple[str, Toke
         return config.data.val_input, TokenWindows.from_text(tokenizer, read_text(config.data.val_input), "validation")
     return "the run's validation split", split_ids(tokenizer.encode(read_corpus(config.data.input)),
                                                    config.data.val_fraction)[1]
+
+
+def training_sampler(config: RunConfig, data: TokenWindows | LabelledExamples,
+                     generator: torch.Generator) -> WindowSampler | ShuffledExamples:
+    """The order of the training examples: `data.window_sampling` windows of a token stream, or labelled
+    examples in shuffled epochs (seeded by train.seed)."""
+    if isinstance(data, LabelledExamples):
+        return ShuffledExamples(data, config.train.seed)
+    return window_sampler(config.data.window_sampling, data, config.window_size, config.train.seed, generator)

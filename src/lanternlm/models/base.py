@@ -9,6 +9,7 @@ methods below, and every command that uses only this surface works with it:
     attention_maps(ids)     per layer the (B, heads, T, T) attention pattern (the heat-map view)
     new_cache(batch_size)   an empty cache for incremental decoding: a KV cache, an RNN's state, or None
     can_generate            whether the engine may decode from it (an encoder only fills in masks)
+    hidden_states(ids)      the last layer's vectors (B, T, d), what a task head reads (finetune/)
     num_parameters()        distinct parameters (a tied matrix counted once)
     trace_points()          the stages of its pipeline, in order, for `inspect/trace.py` to watch
 """
@@ -63,6 +64,12 @@ class LanguageModel(nn.Module):
 
     def attention_maps(self, ids: torch.Tensor) -> list[torch.Tensor]:
         """ids (B, T) -> per layer the attention weights (B, n_head, T, T); each row sums to 1."""
+        raise NotImplementedError
+
+    def hidden_states(self, ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                      prefix: torch.Tensor | None = None) -> torch.Tensor:
+        """ids (B, T) -> (B, T, d): the last layer's (normalised) states. attention_mask (B, T): 1 for real
+        tokens, 0 for right padding; prefix (B or 1, n, d): soft-prompt vectors read before the tokens."""
         raise NotImplementedError
 
     def new_cache(self, batch_size: int, max_len: int | None = None) -> KVCache | None:

@@ -84,40 +84,53 @@ class BERT(LanguageModel):
         self.pooler = Linear(c.n_embd, c.n_embd, bias=c.bias) if c.pooler else None
         self.apply(init_weights)
 
-    def embed(self, ids: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def embed(self, ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
+              prefix: torch.Tensor | None = None) -> torch.Tensor:
         """Input embedding = LayerNorm(token + position + segment embedding), then dropout; (B, T) -> (B, T, d).
-        token_type_ids: 0 for the first sentence of a pair, 1 for the second (all 0 when omitted)."""
-        T = ids.size(1)
+        token_type_ids: 0 for the first sentence of a pair, 1 for the second (all 0 when omitted). `prefix`
+        (B or 1, n, d): vectors placed before the tokens' embeddings (a soft prompt), in segment 0 at the first
+        n positions."""
+        x = self.wte(ids)
+        if token_type_ids is not None and self.wtt is None:
+            raise ValueError("this model has no segment embeddings (model.type_vocab_size = 0)")
+        types = token_type_ids if token_type_ids is not None else torch.zeros_like(ids)
+        if prefix is not None:
+            x = torch.cat([prefix.to(x.dtype).expand(x.size(0), -1, -1), x], dim=1)
+            types = F.pad(types, (prefix.size(1), 0))
+        T = x.size(1)
         if T > self.config.block_size:
             raise ValueError(f"{T} positions exceed block_size {self.config.block_size}")
-        x = self.wte(ids)
         if self.wpe is not None:
             x = x + self.wpe(T)
         if self.wtt is not None:
-            x = x + self.wtt(token_type_ids if token_type_ids is not None else torch.zeros_like(ids))
-        elif token_type_ids is not None:
-            raise ValueError("this model has no segment embeddings (model.type_vocab_size = 0)")
+            x = x + self.wtt(types)
         return self.drop(self.ln_emb(x))
 
     def _hidden(self, ids: torch.Tensor, attention_mask: torch.Tensor | None, token_type_ids: torch.Tensor | None,
-                return_attention: bool) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
+                return_attention: bool,
+                prefix: torch.Tensor | None = None) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
         key_mask = None
         if attention_mask is not None and not bool(attention_mask.all()):  # no padding: the fused fast path
             key_mask = attention_mask.bool()
-        x = self.embed(ids, token_type_ids)
+            if prefix is not None:
+                key_mask = F.pad(key_mask, (prefix.size(1), 0), value=True)  # every query sees the prompt
+        x = self.embed(ids, token_type_ids, prefix)
         attentions = [] if return_attention else None
         for block in self.blocks:
             x, weights, _ = block(x, return_attention, key_mask=key_mask)
             if attentions is not None:
                 attentions.append(weights)
+        if prefix is not None:
+            x = x[:, prefix.size(1):]  # one vector per token, as without a prompt
         return self.ln_f(x), attentions
 
     def forward(self, ids: torch.Tensor, targets: torch.Tensor | None = None,
                 attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None,
-                return_attention: bool = False) -> EncoderOutput:
+                return_attention: bool = False, prefix: torch.Tensor | None = None) -> EncoderOutput:
         """ids (B, T); targets (B, T): the original token at each masked position, IGNORE_INDEX elsewhere;
-        attention_mask (B, T): 1 for real tokens, 0 for padding; token_type_ids (B, T): segment of each token."""
-        hidden, attentions = self._hidden(ids, attention_mask, token_type_ids, return_attention)
+        attention_mask (B, T): 1 for real tokens, 0 for padding; token_type_ids (B, T): segment of each token;
+        prefix: a soft prompt's n vectors (see `embed`; the outputs cover the T tokens only)."""
+        hidden, attentions = self._hidden(ids, attention_mask, token_type_ids, return_attention, prefix)
         logits = self.mlm_head(hidden) if self.mlm_head is not None else None
         loss = None
         if targets is not None:
@@ -132,6 +145,11 @@ class BERT(LanguageModel):
                token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
         """The contextual vector of every position, (B, T, d): the last layer's hidden states (no head)."""
         return self._hidden(ids, attention_mask, token_type_ids, False)[0]
+
+    def hidden_states(self, ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                      prefix: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T, d): the last layer's states, every position having seen the whole (unpadded) sequence."""
+        return self._hidden(ids, attention_mask, None, False, prefix)[0]
 
     def sentence_embeddings(self, ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                             token_type_ids: torch.Tensor | None = None) -> torch.Tensor:

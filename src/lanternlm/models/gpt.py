@@ -52,25 +52,26 @@ class GPT(LanguageModel):
             if name.endswith("c_proj.weight"):  # GPT-2: residual projections scaled by 1/sqrt(2 * n_layer)
                 nn.init.normal_(param, mean=0.0, std=0.02 / math.sqrt(2 * c.n_layer))
 
-    def embed(self, idx: torch.Tensor, start_pos: int | torch.Tensor = 0) -> torch.Tensor:
+    def embed(self, idx: torch.Tensor, start_pos: int | torch.Tensor = 0,
+              prefix: torch.Tensor | None = None) -> torch.Tensor:
         """Input embedding = token embedding (+ absolute position embedding), (B, T) -> (B, T, d); a (B,) tensor
-        start_pos places each row at its own position."""
-        T = idx.size(1)
+        start_pos places each row at its own position. `prefix` (B or 1, n, d): vectors placed before the
+        tokens' embeddings (a soft prompt), which then take the first n positions."""
+        x = self.wte(idx)
+        if prefix is not None:
+            x = torch.cat([prefix.to(x.dtype).expand(x.size(0), -1, -1), x], dim=1)
+        T = x.size(1)
         last = int(start_pos.max()) if isinstance(start_pos, torch.Tensor) else start_pos
         if last + T > self.config.block_size:
             raise ValueError(f"positions up to {last + T - 1} exceed block_size {self.config.block_size}")
-        x = self.wte(idx)
         if self.wpe is not None:
             x = x + self.wpe(T, start_pos)
         return self.drop(x)
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, return_attention: bool = False,
-                kv_cache: KVCache | None = None, start_pos: int | torch.Tensor = 0,
-                last_logits_only: bool = False) -> LMOutput:
-        """idx: (B, T) token ids at positions start_pos..start_pos+T-1 (with `kv_cache`, positions before
-        start_pos come from the cache, which this call extends). `last_logits_only`: logits (B, 1, V) for the
-        last position only, all generation needs (the LM head is the largest matrix: skip T-1 of its rows)."""
-        x = self.embed(idx, start_pos)
+    def _trunk(self, idx: torch.Tensor, return_attention: bool, kv_cache: KVCache | None,
+               start_pos: int | torch.Tensor, prefix: torch.Tensor | None):
+        """(the last block's output at the tokens' positions (B, T, d), attention maps or None, MoE routings)."""
+        x = self.embed(idx, start_pos, prefix)
         attentions = [] if return_attention else None
         routings = []
         for i, block in enumerate(self.blocks):
@@ -79,6 +80,18 @@ class GPT(LanguageModel):
                 attentions.append(weights)
             if routing is not None:
                 routings.append(routing)
+        if prefix is not None:
+            x = x[:, prefix.size(1):]  # the prompt's positions predict nothing
+        return x, attentions, routings
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, return_attention: bool = False,
+                kv_cache: KVCache | None = None, start_pos: int | torch.Tensor = 0,
+                last_logits_only: bool = False, prefix: torch.Tensor | None = None) -> LMOutput:
+        """idx: (B, T) token ids at positions start_pos..start_pos+T-1 (with `kv_cache`, positions before
+        start_pos come from the cache, which this call extends). `last_logits_only`: logits (B, 1, V) for the
+        last position only, all generation needs (the LM head is the largest matrix: skip T-1 of its rows).
+        `prefix` (n vectors, see `embed`): logits and loss cover the T tokens only; attention maps all n + T."""
+        x, attentions, routings = self._trunk(idx, return_attention, kv_cache, start_pos, prefix)
         logits = self.lm_head(self.ln_f(x[:, -1:] if last_logits_only else x))
         aux_loss = torch.stack([r.aux_loss for r in routings]).mean() if routings else None
         loss = None
@@ -89,6 +102,12 @@ class GPT(LanguageModel):
                 loss = loss + self.config.moe_aux_loss_coef * aux_loss
         expert_load = torch.stack([r.expert_load for r in routings]).detach() if routings else None
         return LMOutput(logits, loss, attentions, aux_loss, expert_load)
+
+    def hidden_states(self, ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                      prefix: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T, d): the final norm's output, the LM head's input. Position t sees only 0..t, so right padding
+        (attention_mask 0 at the end) changes nothing at the real positions and needs no mask."""
+        return self.ln_f(self._trunk(ids, False, None, 0, prefix)[0])
 
     def token_embeddings(self) -> torch.Tensor:
         return self.wte.weight

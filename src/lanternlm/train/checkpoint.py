@@ -70,10 +70,10 @@ def save_checkpoint(folder: Path, step: int, model: torch.nn.Module, optimizer: 
     return target
 
 
-def mark_best(folder: Path, step: int, val_loss: float) -> None:
-    """Record which checkpoint has the lowest validation loss so far (kept when older ones are pruned)."""
+def mark_best(folder: Path, step: int, value: float, metric: str = "val_loss") -> None:
+    """Record which checkpoint has the best validation figure so far (kept when older ones are pruned)."""
     write_json_atomic(folder / BEST, {"checkpoint": checkpoint_path(folder, step).name, "step": step,
-                                      "val_loss": val_loss})
+                                      metric: value})
 
 
 def best_checkpoint(folder: Path) -> Path | None:

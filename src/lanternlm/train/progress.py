@@ -29,5 +29,6 @@ class TrainingProgress:
     def announce(self, text: str) -> None:
         self.console.print(text)
 
-    def log_eval(self, step: int, losses: dict[str, float]) -> None:
-        self.console.print(f"step {step:>6}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
+    def log_eval(self, step: int, losses: dict) -> None:
+        scores = "".join(f", val {name} {losses[name]:.4f}" for name in ("accuracy", "f1") if name in losses)
+        self.console.print(f"step {step:>6}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}{scores}")

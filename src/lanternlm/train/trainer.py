@@ -27,13 +27,14 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from ..config import RunConfig
-from ..data import TokenWindows, window_sampler
-from ..data.splits import load_splits
+from ..data import TokenWindows
+from ..data.splits import load_splits, training_sampler
 from ..device import autocast, resolve_device, resolve_dtype, to_device
 from ..errors import LanternError
 from ..inspect.params import count_parameters, flops_per_token
 from ..io import check_writable, make_folder, remove_stale_temporaries, remove_tree, write_text_atomic
 from ..models import build_model
+from ..models.adapted import adapt_model
 from ..runs import RunExistsError, RunNotFoundError, RunPaths, load_run_config, load_weights, save_weights
 from ..tokenizers import Tokenizer, load_tokenizer
 from .checkpoint import (best_checkpoint, checkpoint_path, checkpoint_step, list_checkpoints, load_checkpoint,
@@ -126,13 +127,14 @@ class Trainer:
         # fp16 gradients underflow to zero without loss scaling; bf16 and fp32 need none (a no-op when disabled)
         self.scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
         self.generator = torch.Generator().manual_seed(config.train.seed)  # random sampling draws from it
-        self.sampler = window_sampler(config.data.window_sampling, train_data, config.model.block_size,
-                                      config.train.seed, self.generator)
+        self.sampler = training_sampler(config, train_data, self.generator)
         self.metrics = MetricsLog(paths.metrics)
         self.step = 0
         self.last_train_loss: float | None = None
-        self.evaluated: dict[int, float] = {}  # step -> validation loss, as metrics.jsonl records it
-        self.best_val_loss = float("inf")
+        self.metric = config.train.best_metric  # picks the best checkpoint; val_loss falls, scores rise
+        self.sign = 1.0 if self.metric == "val_loss" else -1.0
+        self.evaluated: dict[int, float] = {}  # step -> best_metric, as metrics.jsonl records it
+        self.best_score = float("inf")  # sign * best_metric: lower is better
 
     def resume(self) -> None:
         """Continue from the newest complete checkpoint, or from step 0 if the run was stopped before its first
@@ -147,31 +149,55 @@ class Trainer:
             if checkpoints:  # a kill between a checkpoint and the run's weights left older weights there
                 save_weights(self.model, self.paths.weights)
             self.metrics.truncate_after(self.step)
-            self.evaluated = {r["step"]: r["val_loss"] for r in read_metrics(self.paths.metrics)
-                              if is_number(r.get("val_loss"))}
-            scored = {step: loss for step, loss in self.evaluated.items() if step > 0}
+            self.evaluated = {r["step"]: r[self.metric] for r in read_metrics(self.paths.metrics)
+                              if is_number(r.get(self.metric))}
+            scored = {step: self.sign * value for step, value in self.evaluated.items() if step > 0}
             if scored:
                 best = min(scored, key=scored.get)
-                self.best_val_loss = scored[best]
+                self.best_score = scored[best]
                 self.mark_best(best)
 
     def mark_best(self, step: int) -> None:
         """Point best.json at `step` unless it does already (a kill may have cut off the last update)."""
         path = checkpoint_path(self.paths.checkpoints, step)
         if path.is_dir() and best_checkpoint(self.paths.checkpoints) != path:
-            mark_best(self.paths.checkpoints, step, self.evaluated[step])
+            mark_best(self.paths.checkpoints, step, self.evaluated[step], self.metric)
 
     def evaluate(self) -> dict[str, float]:
-        tc, mc = self.config.train, self.config.model
+        tc = self.config.train
         losses = estimate_loss(self.model, {"train": self.train_data, "val": self.val_data}, tc.eval_iters,
-                               tc.batch_size, mc.block_size, tc.seed, self.device, self.dtype)
-        self.metrics.write({"step": self.step, "train_loss_eval": losses["train"], "val_loss": losses["val"]},
-                           durable=True)
-        self.evaluated[self.step] = losses["val"]
-        if self.step > 0 and losses["val"] < self.best_val_loss:  # every evaluated step > 0 has its checkpoint
-            self.best_val_loss = losses["val"]
+                               tc.batch_size, self.config.window_size, tc.seed, self.device, self.dtype)
+        record = {"step": self.step, "train_loss_eval": losses["train"], "val_loss": losses["val"]}
+        if hasattr(self.val_data, "scores"):  # e.g. a classifier's accuracy, F1 and confusion matrix
+            scores = self.val_data.scores(self.model, self.device, self.dtype)
+            record.update({f"val_{name}": value for name, value in scores.items()})
+            losses.update(scores)
+        self.metrics.write(record, durable=True)
+        self.evaluated[self.step] = record[self.metric]
+        score = self.sign * record[self.metric]
+        if self.step > 0 and score < self.best_score:  # every evaluated step > 0 has its checkpoint
+            self.best_score = score
             self.mark_best(self.step)
         return losses
+
+    def stopped_early(self) -> bool:
+        """train.early_stopping evaluations in a row without a better best_metric: training is over (a function
+        of the evaluations in metrics.jsonl, so a resumed run decides the same)."""
+        patience = self.config.train.early_stopping
+        scored = sorted(step for step in self.evaluated if step > 0)
+        if not patience or not scored:
+            return False
+        best = min(scored, key=lambda step: self.sign * self.evaluated[step])
+        return sum(step > best for step in scored) >= patience
+
+    def keep_training(self) -> bool:
+        """Below train.max_iters and not stopped early (rank 0 decides: only it evaluates)."""
+        if self.step >= self.config.train.max_iters:
+            return False
+        if not self.config.train.early_stopping:
+            return True
+        stop = torch.tensor(float(self.stopped_early()), device=self.device)
+        return self.dist.mean(stop).item() == 0
 
     def needs_evaluation(self) -> bool:
         tc = self.config.train
@@ -192,7 +218,7 @@ class Trainer:
 
     def micro_batches(self) -> list[dict[str, torch.Tensor]]:
         """This rank's grad_accum micro-batches for the next optimizer step."""
-        tc, block_size = self.config.train, self.config.model.block_size
+        tc, block_size = self.config.train, self.config.window_size
         per_step = self.windows_per_step
         starts = self.sampler.starts(self.step * per_step, per_step)
         starts = starts.view(tc.grad_accum, self.dist.world_size, tc.batch_size)[:, self.dist.rank]
@@ -208,7 +234,7 @@ class Trainer:
         raise LanternError(f"the loss became {loss} at step {self.step} (try a lower train.learning_rate); {kept}")
 
     def run(self) -> TrainResult:
-        tc, block_size = self.config.train, self.config.model.block_size
+        tc, block_size = self.config.train, self.config.window_size
         model, optimizer, device = self.model, self.optimizer, self.device
         params = [p for p in model.parameters() if p.requires_grad]
         step_model, ddp = wrap_for_training(model, self.dist, device, tc.compile)
@@ -216,15 +242,15 @@ class Trainer:
         flops_per_iter = flops_per_token(self.config.model)[1] * tokens_per_iter
         peak = peak_flops(device, self.dtype) * self.dist.world_size
         progress = TrainingProgress(tc.max_iters, self.step, enabled=not self.quiet)
-        if self.step < tc.max_iters:
+        if self.keep_training():
             progress.announce(f"{'continuing' if self.step else 'training'} {self.paths.root} from step {self.step} "
                               f"to {tc.max_iters}")
         if self.needs_evaluation():  # step 0, or a resumed step whose evaluation a kill cut off
             progress.log_eval(self.step, self.evaluate())
         model.train()
         iter_times: list[float] = []
-        with progress if self.step < tc.max_iters else contextlib.nullcontext():  # no bar for a finished run
-            while self.step < tc.max_iters:
+        with progress if self.keep_training() else contextlib.nullcontext():  # no bar for a finished run
+            while self.keep_training():
                 started = time.perf_counter()
                 lr = learning_rate_at(self.step, tc)
                 for group in optimizer.param_groups:
@@ -302,7 +328,7 @@ def wrap_for_training(model: torch.nn.Module, context: DistContext, device: torc
 def _load_data(config: RunConfig, tokenizer: Tokenizer | None) -> tuple[Tokenizer, TokenWindows, TokenWindows]:
     tokenizer, train_data, val_data = load_splits(config, tokenizer)
     for data in (train_data, val_data):
-        data.check_fits(config.model.block_size)
+        data.check_fits(config.window_size)
     return tokenizer, train_data, val_data
 
 
@@ -396,7 +422,7 @@ def train(config: RunConfig, out: str | Path, resume: bool = False, overwrite: b
         model = build_model(config.model)
         if start is not None and not (resume and list_checkpoints(paths.checkpoints)):
             load_weights(model, start.weights)
-        model.to(device)
+        model = adapt_model(model.to(device), config.finetune, prompt_ids(config, tokenizer))
         if context.is_main:
             _prepare_folder(paths, config, tokenizer, fresh=not resume, replace=overwrite and state is not None)
         context.barrier()  # the run directory exists before any rank goes on
@@ -408,6 +434,11 @@ def train(config: RunConfig, out: str | Path, resume: bool = False, overwrite: b
         return trainer.run()
     finally:
         shutdown_distributed(context)
+
+
+def prompt_ids(config: RunConfig, tokenizer: Tokenizer) -> list[int] | None:
+    """The tokens whose embeddings start a soft prompt (finetune.prompt_init), if any."""
+    return tokenizer.encode(config.finetune.prompt_init) if config.finetune.prompt_init else None
 
 
 def _prepare_folder(paths: RunPaths, config: RunConfig, tokenizer: Tokenizer, fresh: bool, replace: bool) -> None:
