@@ -112,9 +112,13 @@ def test_mlm_loss_counts_only_target_positions():
     for row, col in picked:
         targets[row, col] = (ids[row, col] * 7) % V
     out = model(ids, targets, attention_mask=mask, token_type_ids=types)
-    log_probs = out.logits.log_softmax(-1)
+    full = model(ids, attention_mask=mask, token_type_ids=types).logits  # the head at every position
+    torch.testing.assert_close(out.logits, full[targets != IGNORE_INDEX])  # with targets: only theirs, in order
+    log_probs = full.log_softmax(-1)
     by_hand = -torch.stack([log_probs[r, c, targets[r, c]] for r, c in picked]).mean()
     torch.testing.assert_close(out.loss, by_hand)
+    hits = [full[r, c].argmax() == targets[r, c] for r, c in picked]
+    torch.testing.assert_close(out.metrics["accuracy"], torch.tensor(sum(hits) / len(picked)))
 
     model.train()  # gradients reach the logits of target positions only
     logits = model(ids, attention_mask=mask, token_type_ids=types).logits
@@ -226,3 +230,16 @@ def test_config_validation():
     with pytest.raises(LanternError, match="belong to the bert family"):
         apply_overrides(RunConfig(), ["type_vocab_size=2"]).validate()
     assert ModelConfig().type_vocab_size == 0 and not ModelConfig().pooler  # GPT configs are unaffected
+
+
+@pytest.mark.parametrize("tie,mlm_head,pooler,bias,type_vocab_size", [
+    (True, True, False, True, 2), (False, True, True, True, 0), (True, False, True, False, 2),
+    (False, False, False, False, 0), (False, True, False, False, 1)])
+def test_sizing_counts_every_part(tie, mlm_head, pooler, bias, type_vocab_size):
+    """`lantern inspect params` (sizing from the config alone) agrees with the built model."""
+    from lanternlm.inspect.params import count_parameters
+
+    config = ModelConfig(family="bert", vocab_size=V, block_size=16, n_layer=2, n_head=2, n_embd=16,
+                         norm_placement="post", tie_embeddings=tie, mlm_head=mlm_head, pooler=pooler, bias=bias,
+                         type_vocab_size=type_vocab_size)
+    assert build_model(config).num_parameters() == count_parameters(config).total

@@ -111,16 +111,17 @@ def eval_command(
     """Score held-out text: mean loss (nats/token), perplexity = exp(loss), and bits per byte.
 
     Default: the run's own validation split. Bits per byte do not depend on the tokenizer, so character
-    and BPE models compare on the same text.
+    and BPE models compare on the same text. An encoder (bert family) is scored on masked tokens instead:
+    loss and accuracy at the positions BERT's masking picks (the run's seed: the same masks every time).
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from ..data import TokenWindows
-    from ..data.splits import prepared_splits, validation_split
+    from ..data.splits import objective_split, prepared_splits, validation_split
     from ..device import resolve_device
     from ..errors import LanternError
-    from ..eval import evaluate_windows, token_byte_lengths
+    from ..eval import evaluate_masked, evaluate_windows, token_byte_lengths
     from ..io import read_text
     from ..runs import load_run
 
@@ -142,10 +143,14 @@ def eval_command(
     progress = Progress(TextColumn("[bold]scoring windows"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                         console=Console(stderr=True), disable=quiet, transient=True)
     task = progress.add_task("eval", total=None)
+    follow = lambda done, total: progress.update(task, completed=done, total=total)  # noqa: E731
     with progress:
-        result = evaluate_windows(loaded.model, scored, block_size, token_byte_lengths(loaded.tokenizer),
-                                  stride=stride or None, device=dev,
-                                  on_progress=lambda done, total: progress.update(task, completed=done, total=total))
+        if loaded.config.model.family == "bert":
+            masked = objective_split(loaded.config, loaded.tokenizer, scored)
+            result = evaluate_masked(loaded.model, masked, block_size, device=dev, on_progress=follow)
+        else:
+            result = evaluate_windows(loaded.model, scored, block_size, token_byte_lengths(loaded.tokenizer),
+                                      stride=stride or None, device=dev, on_progress=follow)
     typer.echo(f"{source}: {result.summary()}")
 
 

@@ -2,7 +2,8 @@
 
 Three sources, in this order: a `lantern prepare`d token directory (`data.data_dir`, memory-mapped); a
 separate validation file (`data.val_input`); else the last `data.val_fraction` of the training text. The
-trainer and `lantern eval` both ask here, so a run is always scored on the split it held out.
+trainer and `lantern eval` both ask here, so a run is always scored on the split it held out. A bert-family
+run learns from the same token stream as masked-LM examples (`data/masked.py`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from ..config import RunConfig
 from ..errors import LanternError
 from ..io import read_text
 from ..tokenizers import CharTokenizer, Tokenizer, load_tokenizer
+from .masked import MaskedWindows, masked_split
 from .text import TokenWindows, read_corpus, split_ids
 from .tokenfile import load_prepared
 
@@ -47,7 +49,15 @@ def load_splits(config: RunConfig, tokenizer: Tokenizer | None = None) -> tuple[
         else:
             train_data = TokenWindows.from_text(tokenizer, text, "train")
             val_data = TokenWindows.from_text(tokenizer, val_text, "validation")
-    return tokenizer, train_data, val_data
+    return tokenizer, objective_split(config, tokenizer, train_data), objective_split(config, tokenizer, val_data)
+
+
+def objective_split(config: RunConfig, tokenizer: Tokenizer, stream: TokenWindows) -> TokenWindows | MaskedWindows:
+    """The examples the model family learns from: next-token windows of the stream as they are, or, for the
+    bert family, masked-LM windows (masks drawn from train.seed)."""
+    if config.model.family != "bert":
+        return stream
+    return masked_split(stream, tokenizer, config.data.mask_probability, config.train.seed)
 
 
 def validation_split(config: RunConfig, tokenizer: Tokenizer) -> tuple[str, TokenWindows]:

@@ -2,7 +2,7 @@
 
 from ..config import ModelConfig
 from ..errors import LanternError
-from .base import IGNORE_INDEX, LanguageModel
+from .base import IGNORE_INDEX, LanguageModel, pad_sequences
 from .encoder import BERT, EncoderOutput
 from .gpt import GPT, LMOutput
 
@@ -18,4 +18,5 @@ def build_model(config: ModelConfig) -> LanguageModel:
     return FAMILIES[config.family](config)
 
 
-__all__ = ["GPT", "LMOutput", "BERT", "EncoderOutput", "IGNORE_INDEX", "LanguageModel", "build_model", "FAMILIES"]
+__all__ = ["GPT", "LMOutput", "BERT", "EncoderOutput", "IGNORE_INDEX", "LanguageModel", "build_model", "pad_sequences",
+           "FAMILIES"]

@@ -30,4 +30,6 @@ class TrainingProgress:
         self.console.print(text)
 
     def log_eval(self, step: int, losses: dict[str, float]) -> None:
-        self.console.print(f"step {step:>6}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
+        extra = "".join(f", {key.replace('_', ' ')} {value:.4f}" for key, value in losses.items()
+                        if key not in ("train", "val"))
+        self.console.print(f"step {step:>6}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}{extra}")
