@@ -21,6 +21,7 @@ def serve_command(
     max_tokens: int = typer.Option(1024, "--max-tokens", help="Largest max_tokens a request may ask for."),
     timeout: float = typer.Option(120.0, "--timeout", help="Seconds a request may wait and generate before it fails with 504."),
     max_body: int = typer.Option(1 << 20, "--max-body", help="Largest request body, in bytes (larger is refused with 413)."),
+    index: Optional[Path] = typer.Option(None, "--index", metavar="VECS", help="A sentence index (`lantern embed sentences`) whose texts the playground's encoder search looks through; served with the encoder run that made it."),
     threads: Optional[int] = typer.Option(None, "--threads", help="PyTorch CPU threads for the model; default: PyTorch's choice (1 is often fastest for small models on a busy machine)."),
     device: Optional[str] = DEVICE,
 ) -> None:
@@ -36,6 +37,7 @@ def serve_command(
     from ..errors import LanternError
     from ..serve import ServeLimits, create_app, load_models, serve
     from ..serve.app import listening_socket
+    from ..serve.registry import attach_index
 
     if not 0 < port < 65536:
         raise LanternError(f"--port must be in 1..65535, got {port}")
@@ -48,6 +50,8 @@ def serve_command(
     limits = ServeLimits(max_new_tokens=max_tokens, request_timeout=timeout, max_body_bytes=max_body).validate()
     sock = listening_socket(host, port)
     models = load_models(runs, resolve_device(device or "auto"))
+    if index is not None:
+        attach_index(models, index)
     application = create_app(models, limits, api_key, runs_dir or runs[0].resolve().parent)
     typer.echo(f"serving {', '.join(models)} on http://{host}:{port}/ (playground) and http://{host}:{port}/v1")
     serve(application, sock)
