@@ -1,4 +1,5 @@
 // Lantern playground: six views over the server's /api and /v1 endpoints. Plain ES modules, no build step.
+// The encoder cards of the Embeddings view are in encoder.js.
 import { heatmap, lines, scatter, visible } from "./charts.js";
 
 const $ = id => document.getElementById(id);
@@ -21,7 +22,7 @@ function showError(message) {
 }
 
 /** GET (no body) or POST JSON to `path`; the current model is added to POST bodies. Errors are shown. */
-async function api(path, body) {
+export async function api(path, body) {
   const init = body === undefined ? { headers: headers() }
     : { method: "POST", headers: headers(), body: JSON.stringify({ model: modelSelect.value, ...body }) };
   const response = await fetch(path, init);
@@ -66,7 +67,7 @@ function debounce(fn, ms = 200) {
   return (...args) => { clearTimeout(timer); timer = setTimeout(() => fn(...args), ms); };
 }
 
-const quietly = fn => (...args) => fn(...args).catch(() => {});  // api() has already shown the error
+export const quietly = fn => (...args) => fn(...args).catch(() => {});  // api() has already shown the error
 
 // ---- tabs: arrow keys move between them (WAI-ARIA tabs pattern) -------------------------------------------
 
@@ -85,13 +86,15 @@ function selectTab(tab, focus = true) {
   onShow[tab.id]?.();
 }
 
-tabs.forEach((tab, i) => {
+tabs.forEach(tab => {
   tab.addEventListener("click", () => selectTab(tab));
   tab.addEventListener("keydown", e => {
-    const moves = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: tabs.length - 1 };
+    const shown = tabs.filter(t => !t.hidden);  // an encoder hides the generation tabs
+    const at = shown.indexOf(tab);
+    const moves = { ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: shown.length - 1 };
     if (e.key in moves) {
       e.preventDefault();
-      selectTab(tabs[(moves[e.key] + tabs.length) % tabs.length]);
+      selectTab(shown[(moves[e.key] + shown.length) % shown.length]);
     }
   });
 });
@@ -414,10 +417,17 @@ async function start() {
 
 let modelInfo = {};
 
+export const currentModel = () => modelInfo[modelSelect.value];
+
 function describeModel() {
   const m = modelInfo[modelSelect.value];
   $("model-info").textContent = m ? `${m.tokenizer} tokenizer, ${m.vocab_size} tokens · ${m.n_layer} layers × ` +
     `${m.n_head} heads, d=${m.n_embd}, context ${m.block_size} · ${m.parameters.toLocaleString()} parameters` : "";
+  const generating = ["tab-next", "tab-chat"];  // an encoder (BERT) does not continue text: no such tabs
+  for (const id of generating) $(id).hidden = m?.generates === false;
+  const current = tabs.find(t => t.getAttribute("aria-selected") === "true");
+  if (current.hidden) selectTab($("tab-embeddings"), false);
+  document.dispatchEvent(new CustomEvent("lantern:model", { detail: m }));
 }
 
 async function loadModels() {
