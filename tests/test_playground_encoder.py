@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("fastapi")
-sync_api = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("playwright.sync_api")
 
-from serve_helpers import running_server  # noqa: E402
-from test_playground_browser import CHROMIUM, FLAGS, SHOTS  # noqa: E402
+from serve_helpers import CHROMIUM, playground_page, running_server  # noqa: E402
+from test_playground_browser import SHOTS  # noqa: E402
 
 from lanternlm.cli import main  # noqa: E402
 
@@ -33,16 +33,8 @@ def page(minilm_run, tiny_bert_run, tiny_run, tmp_path_factory):
     assert main(["embed", "sentences", str(minilm_run), "-i", str(folder / "texts.txt"), "-o", str(folder / "vecs"),
                  "-q"]) == 0
     with running_server(str(minilm_run), str(tiny_bert_run), str(tiny_run), "--index", str(folder / "vecs")) as url, \
-            sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1200, "height": 1000})
-        errors = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(url + "/#embeddings")
-        page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+            playground_page(url) as page:
         yield page
-        browser.close()
-        assert not errors, errors
 
 
 def choose(page, model: str) -> None:
