@@ -132,6 +132,12 @@ def eval_command(
     block_size = loaded.config.model.block_size
     if not 0 <= stride <= block_size:
         raise LanternError(f"--stride must be between 1 and block_size ({block_size}), or 0")
+    encoder = loaded.config.model.family == "bert"
+    if encoder and stride:
+        raise LanternError("--stride is for next-token scoring; an encoder is scored on masked tokens in whole windows")
+    if encoder and not loaded.config.model.mlm_head:
+        raise LanternError(f"{run} has no masked-LM head (a sentence-embedding model), so there is no loss to score; "
+                           "use it with `lantern embed`")
 
     if input is not None:
         source, scored = str(input), TokenWindows.from_text(loaded.tokenizer, read_text(input), str(input))
@@ -145,7 +151,7 @@ def eval_command(
     task = progress.add_task("eval", total=None)
     follow = lambda done, total: progress.update(task, completed=done, total=total)  # noqa: E731
     with progress:
-        if loaded.config.model.family == "bert":
+        if encoder:
             masked = objective_split(loaded.config, loaded.tokenizer, scored)
             result = evaluate_masked(loaded.model, masked, block_size, device=dev, on_progress=follow)
         else:
