@@ -167,3 +167,18 @@ def test_bert_run_needs_a_wordpiece_tokenizer(tmp_path):
                      "--out", str(tmp_path / "run"), "-q")
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert "[CLS] and [MASK]" in result.stderr and not (tmp_path / "run").exists()
+
+
+def test_prepare_separates_files_and_endoftext_with_sep(tmp_path):
+    from lanternlm.data.prepare import prepare
+
+    tok = word_tokenizer(5)
+    tok.save(tmp_path / "tok.json")
+    (tmp_path / "a.txt").write_text("w0 w1\n<|endoftext|>\nw2 w3\n")
+    (tmp_path / "b.txt").write_text("w4 w0 w1 w2 w3 w4 w0 w1 w2 w3\n")
+    prepare(tmp_path / "tok.json", [tmp_path / "a.txt", tmp_path / "b.txt"], tmp_path / "data", val_fraction=0.0,
+            workers=1)
+    train_ids, _, _ = load_prepared(tmp_path / "data")
+    words = [tok.token_text(i) for i in np.asarray(train_ids.ids)]
+    assert words == ["w0", "w1", "[SEP]", "w2", "w3", "[SEP]", "w4", "w0", "w1", "w2", "w3", "w4", "w0", "w1", "w2",
+                     "w3"]
