@@ -43,20 +43,29 @@ class TextEncoder:
         """The last layer's contextual vector of every position of one input, (T, d)."""
         return self.model.encode(torch.tensor([ids], device=self.model.device))[0].float().cpu()
 
+    def batches(self, encoded: Sequence[list[int]], batch_size: int) -> list[list[int]]:
+        """The rows of each batch: sorted by length, longest first (the peak memory comes at once, up front)."""
+        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
+        return [order[first:first + batch_size] for first in range(0, len(order), batch_size)]
+
     @torch.no_grad()
+    def embed_batch(self, rows: list[list[int]]) -> torch.Tensor:
+        """Sentence vectors (B, d) of a batch of inputs, padded to the longest of them."""
+        pad_id = self.tokenizer.pad_id if self.tokenizer.pad_id is not None else 0
+        ids, mask = pad_sequences(rows, self.model.device, pad_id)
+        return self.model.sentence_embeddings(ids, mask).float().cpu()
+
     def embed(self, texts: Sequence[str], batch_size: int = 32,
               on_progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
         """(N, d) sentence vectors of `texts`, in their order; batches of `batch_size` texts of similar length."""
         encoded = [self.encode(text) for text in texts]
-        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))  # longest first: the peak memory at once
         vectors = torch.empty(len(encoded), self.dim)
-        pad_id = self.tokenizer.pad_id if self.tokenizer.pad_id is not None else 0
-        for first in range(0, len(order), batch_size):
-            rows = order[first:first + batch_size]
-            ids, mask = pad_sequences([encoded[i] for i in rows], self.model.device, pad_id)
-            vectors[rows] = self.model.sentence_embeddings(ids, mask).float().cpu()
+        done = 0
+        for batch in self.batches(encoded, batch_size):
+            vectors[batch] = self.embed_batch([encoded[i] for i in batch])
+            done += len(batch)
             if on_progress is not None:
-                on_progress(min(first + batch_size, len(order)), len(order))
+                on_progress(done, len(encoded))
         return vectors
 
     def similarity(self, texts: Sequence[str]) -> torch.Tensor:
