@@ -121,8 +121,9 @@ class BERT(LanguageModel):
         attention_mask (B, T): 1 for real tokens, 0 for padding; token_type_ids (B, T): segment of each token.
 
         Without targets, logits are (B, T, vocab_size). With targets, the head runs only on the M target
-        positions (about 15 % of them; the head is a third of the model's work at T = 128, V = 8,192), so logits
-        are (M, vocab_size), the target positions in row-major order, and the loss and accuracy are theirs."""
+        positions (about 15 % of them; at every position its d x |V| matmul would be more than half of a small
+        BERT's work: benchmarks/mlm_head.py), so logits are (M, vocab_size), the target positions in row-major
+        order, and the loss and accuracy are theirs."""
         hidden, attentions = self._hidden(ids, attention_mask, token_type_ids, return_attention)
         logits = loss = metrics = None
         if targets is not None:
