@@ -156,7 +156,7 @@ def test_fill_predicts_from_both_sides(tiny_bert_run, capsys, one_thread):
     (["embed", "contextual", "{bert}", "a horse", "my kingdom", "--word", "horse"], "sentence 2 does not contain"),
     (["embed", "contextual", "{bert}", "a horse", "a cow", "--word", " "], "--word must be a word"),
     (["eval", "{minilm}"], "no masked-LM head"),
-    (["eval", "{bert}", "--stride", "4"], "--stride is for next-token scoring"),
+    (["eval", "{bert}", "--stride", "4"], "--stride and --tokens are for next-token scoring"),
     (["sample", "{bert}", "-n", "3"], "does not generate text"),
 ])
 def test_bad_input_is_one_line(args, message, tiny_bert_run, tiny_run, minilm_run, tmp_path, capsys):

@@ -8,7 +8,7 @@ import typer
 from typer.exceptions import TyperException
 
 from ..errors import LanternError
-from . import convert, demo, embed, encoder, generate, inspect, prepare, serve, tokenizer, train, word2vec  # noqa: F401  (register their commands)
+from . import convert, demo, embed, encoder, generate, inspect, prepare, quantize, serve, tokenizer, train, word2vec  # noqa: F401  (register their commands)
 from .app import app
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from .app import app
-from .options import DEVICE, SET_OPTION
+from .options import DEVICE, SET_OPTION, WEIGHTS
 
 QUICKSTART_PRESET = "shakespeare-char-cpu"
 
@@ -105,14 +106,17 @@ def eval_command(
     input: Optional[Path] = typer.Option(None, "--input", "-i", metavar="FILE", help="Text file to score (.txt or .gz)."),
     data: Optional[Path] = typer.Option(None, "--data", help="Score the validation split of a `lantern prepare`d directory."),
     stride: int = typer.Option(0, help="Sliding-window step in tokens; smaller gives each token more context. 0 = block_size (no overlap)."),
+    tokens: bool = typer.Option(False, "--tokens", help="Also print every scored token with p and -log p (coloured) and the running mean."),
     device: Optional[str] = DEVICE,
+    dtype: Optional[str] = WEIGHTS,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Score held-out text: mean loss (nats/token), perplexity = exp(loss), and bits per byte.
 
     Default: the run's own validation split. Bits per byte do not depend on the tokenizer, so character
-    and BPE models compare on the same text. An encoder (bert family) is scored on masked tokens instead:
-    loss and accuracy at the positions BERT's masking picks (the run's seed: the same masks every time).
+    and BPE models compare on the same text. --tokens shows the loss of each token: its mean is the loss.
+    An encoder (bert family) is scored on masked tokens instead: loss and accuracy at the positions BERT's
+    masking picks (the run's seed: the same masks every time).
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -127,14 +131,15 @@ def eval_command(
 
     if input and data:
         raise LanternError("give --input or --data, not both")
-    dev = resolve_device(device or "auto")
-    loaded = load_run(run, dev)
+    dev = resolve_device(device or ("cpu" if dtype == "int8" else "auto"))
+    loaded = load_run(run, dev, quantize=dtype)
     block_size = loaded.config.model.block_size
     if not 0 <= stride <= block_size:
         raise LanternError(f"--stride must be between 1 and block_size ({block_size}), or 0")
     encoder = loaded.config.model.family == "bert"
-    if encoder and stride:
-        raise LanternError("--stride is for next-token scoring; an encoder is scored on masked tokens in whole windows")
+    if encoder and (stride or tokens):
+        raise LanternError("--stride and --tokens are for next-token scoring; an encoder is scored on masked tokens "
+                           "in whole windows")
     if encoder and not loaded.config.model.mlm_head:
         raise LanternError(f"{run} has no masked-LM head (a sentence-embedding model), so there is no loss to score; "
                            "use it with `lantern embed`")
@@ -150,14 +155,44 @@ def eval_command(
                         console=Console(stderr=True), disable=quiet, transient=True)
     task = progress.add_task("eval", total=None)
     follow = lambda done, total: progress.update(task, completed=done, total=total)  # noqa: E731
+    per_token: list[tuple[int, float]] = []
     with progress:
         if encoder:
             masked = objective_split(loaded.config, loaded.tokenizer, scored)
             result = evaluate_masked(loaded.model, masked, block_size, device=dev, on_progress=follow)
         else:
             result = evaluate_windows(loaded.model, scored, block_size, token_byte_lengths(loaded.tokenizer),
-                                      stride=stride or None, device=dev, on_progress=follow)
+                                      stride=stride or None, device=dev, on_progress=follow,
+                                      on_scored=lambda ids, nll: per_token.extend(zip(ids.tolist(), nll.tolist())))
+    if tokens:
+        print_token_losses(loaded.tokenizer, per_token, int(scored.window(0, 1)[0]))
     typer.echo(f"{source}: {result.summary()}")
+
+
+SURPRISE_COLOURS = ((0.5, "green"), (0.1, "yellow"), (0.01, "dark_orange"), (0.0, "red"))  # p at least -> colour
+
+
+def print_token_losses(tokenizer, per_token: list[tuple[int, float]], first_id: int) -> None:
+    """The text coloured by how surprising each token was, then one row per token: p, -log p and the running
+    mean of -log p, which after the last token is the cross-entropy."""
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(highlight=False, soft_wrap=True)
+    colour = [next(c for floor, c in SURPRISE_COLOURS if math.exp(-nll) >= floor) for _, nll in per_token]
+    text = Text(tokenizer.token_text(first_id), style="dim")  # context only: nothing predicts the first token
+    for (token_id, _), style in zip(per_token, colour):
+        text.append(tokenizer.token_text(token_id), style=style)
+    console.print(text)
+    console.print(f"\n{'#':>6}  {'token':<14}{'p':>8}  {'-log p':>8}  {'running mean':>12}"
+                  "   (the first token is context only)")
+    total = 0.0
+    for n, ((token_id, nll), style) in enumerate(zip(per_token, colour), 1):
+        total += nll
+        row = Text(f"{n:>6}  ")
+        row.append(f"{tokenizer.token_text(token_id)!r:<14}", style=style)
+        row.append(f"{math.exp(-nll):>8.4f}  {nll:>8.4f}  {total / n:>12.4f}")
+        console.print(row)
 
 
 @app.command("plot")

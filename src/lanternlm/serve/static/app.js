@@ -1,5 +1,5 @@
-// Lantern playground: six views over the server's /api and /v1 endpoints. Plain ES modules, no build step.
-// The encoder cards of the Embeddings view are in encoder.js.
+// Lantern playground: six views over the server's /api and /v1 endpoints (inside.js adds the "look inside"
+// panels, encoder.js the encoder cards of the Embeddings view). Plain ES modules, no build step.
 import { heatmap, lines, scatter, visible } from "./charts.js";
 
 const $ = id => document.getElementById(id);
@@ -22,7 +22,7 @@ function showError(message) {
 }
 
 /** GET (no body) or POST JSON to `path`; the current model is added to POST bodies. Errors are shown. */
-export async function api(path, body) {
+async function api(path, body) {
   const init = body === undefined ? { headers: headers() }
     : { method: "POST", headers: headers(), body: JSON.stringify({ model: modelSelect.value, ...body }) };
   const response = await fetch(path, init);
@@ -67,7 +67,7 @@ function debounce(fn, ms = 200) {
   return (...args) => { clearTimeout(timer); timer = setTimeout(() => fn(...args), ms); };
 }
 
-export const quietly = fn => (...args) => fn(...args).catch(() => {});  // api() has already shown the error
+const quietly = fn => (...args) => fn(...args).catch(() => {});  // api() has already shown the error
 
 // ---- tabs: arrow keys move between them (WAI-ARIA tabs pattern) -------------------------------------------
 
@@ -330,16 +330,21 @@ function listResults(ol, items) {
   }));
 }
 
+// the model's token embeddings, or the word vectors served with --vectors (the same answers, keyed by word)
+const wordVectors = () => $("emb-space").value === "vectors";
+
 $("emb-neighbours-form").addEventListener("submit", quietly(async e => {
   e.preventDefault();
-  const data = await api("/api/embeddings/neighbours", { token: $("emb-token").value, k: 10 });
+  const token = $("emb-token").value;
+  const data = wordVectors() ? await api("/api/vectors/neighbours", { word: token, k: 10 })
+    : await api("/api/embeddings/neighbours", { token, k: 10 });
   listResults($("emb-neighbours"), data.neighbours);
 }));
 
 $("emb-analogy-form").addEventListener("submit", quietly(async e => {
   e.preventDefault();
-  const data = await api("/api/embeddings/analogy",
-    { a: $("emb-a").value, b: $("emb-b").value, c: $("emb-c").value, k: 5 });
+  const query = { a: $("emb-a").value, b: $("emb-b").value, c: $("emb-c").value, k: 5 };
+  const data = await api(wordVectors() ? "/api/vectors/analogy" : "/api/embeddings/analogy", query);
   listResults($("emb-analogy"), data.answers);
 }));
 
@@ -417,13 +422,14 @@ async function start() {
 
 let modelInfo = {};
 
-export const currentModel = () => modelInfo[modelSelect.value];
+const currentModel = () => modelInfo[modelSelect.value];
 
 function describeModel() {
   const m = modelInfo[modelSelect.value];
   $("model-info").textContent = m ? `${m.tokenizer} tokenizer, ${m.vocab_size} tokens · ${m.n_layer} layers × ` +
     `${m.n_head} heads, d=${m.n_embd}, context ${m.block_size} · ${m.parameters.toLocaleString()} parameters` : "";
-  const generating = ["tab-next", "tab-chat"];  // an encoder (BERT) does not continue text: no such tabs
+  // an encoder (BERT) does not continue text: no tabs that show or use a next-token distribution
+  const generating = ["tab-next", "tab-chat", "tab-temperature", "tab-greedy", "tab-loss"];
   for (const id of generating) $(id).hidden = m?.generates === false;
   const current = tabs.find(t => t.getAttribute("aria-selected") === "true");
   if (current.hidden) selectTab($("tab-embeddings"), false);
@@ -441,3 +447,5 @@ async function loadModels() {
 }
 
 start();
+
+export { $, api, currentModel, debounce, onShow, quietly };  // for the "look inside" panels (inside.js) and encoder.js
