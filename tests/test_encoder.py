@@ -117,8 +117,8 @@ def test_mlm_loss_counts_only_target_positions():
     log_probs = full.log_softmax(-1)
     by_hand = -torch.stack([log_probs[r, c, targets[r, c]] for r, c in picked]).mean()
     torch.testing.assert_close(out.loss, by_hand)
-    hits = [full[r, c].argmax() == targets[r, c] for r, c in picked]
-    torch.testing.assert_close(out.metrics["accuracy"], torch.tensor(sum(hits) / len(picked)))
+    hits = torch.stack([full[r, c].argmax() == targets[r, c] for r, c in picked])
+    torch.testing.assert_close(out.metrics["accuracy"], hits.float().mean())
 
     model.train()  # gradients reach the logits of target positions only
     logits = model(ids, attention_mask=mask, token_type_ids=types).logits
