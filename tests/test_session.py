@@ -120,3 +120,17 @@ def test_past_the_context_window_a_request_leaves_the_shared_cache_and_goes_on_a
                 (1, ["abc"], dict(max_new_tokens=25, temperature=0.8, seed=1))]
     expected = [alone(engine, prompts, settings) for _, prompts, settings in requests]
     assert together(engine, requests) == expected
+
+
+def test_a_request_joins_the_session_on_the_thread_that_steps_it():
+    """The server builds a request's steps on its event-loop thread and runs them on the model worker: joining
+    at construction would touch the session while the worker steps it (a request with no next tokens yet)."""
+    engine = engine_for("learned-mha")
+    session = engine.session(max_rows=4)
+    config = engine.settings(max_new_tokens=3, temperature=0)
+    steps = engine.steps([TOKENIZER.encode("abc")], config, session=session)
+    assert session.requests == []  # built, not joined
+    first = next(steps)
+    assert len(session.requests) == 1 and first.ids.shape == (1,)
+    steps.close()
+    assert session.requests == [] and session.used == 0  # closing leaves the session and frees its rows

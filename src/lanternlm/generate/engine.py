@@ -93,12 +93,13 @@ class Engine:
         """Decode every row (prompt ids, any lengths) in lock-step; yield each step's new tokens.
 
         `config` is trusted (validated where it entered). `stats`, when given, is filled in as steps are made.
-        `session`: join that session (and share its forward passes) instead of decoding alone."""
+        `session`: join that session (and share its forward passes) instead of decoding alone. The request
+        joins at the first `next()`, on the thread that steps the session (the server's model worker)."""
         if session is None:
             decoder_rows = len(rows) * config.num_beams
             session = DecodingSession(self.model, decoder_rows)
         request = session.add(rows, config, self.stop_ids(config), stats)
-        return session.steps_of(request)
+        yield from session.steps_of(request)
 
     def stream_rows(self, rows: list[list[int]], config: GenerationConfig,
                     session: DecodingSession | None = None) -> Generation[TextStep]:
