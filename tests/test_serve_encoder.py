@@ -96,6 +96,12 @@ def test_contextual_and_fill(client, tiny_bert_run):
     ("/api/encoder/fill", {"text": "no mask"}, "has no [MASK]"),
     ("/api/encoder/contextual", {"sentences": ["a horse", "a cow"], "word": "horse"}, "sentence 2 does not contain"),
     ("/api/encoder/search", {"query": "x", "top": 0}, "top"),
+    ("/api/encoder/search", {"query": "x", "texts": ["a", ""]}, "texts[1]: give a non-empty text"),
+    ("/api/encoder/similarity", {"texts": ["a"] * 17}, "texts"),
+    ("/api/encoder/contextual", {"sentences": ["a horse", " "], "word": "horse"}, "sentences[1]"),
+    ("/api/encoder/contextual", {"sentences": ["a horse", "a horse"], "word": ""}, "word"),
+    ("/api/encoder/fill", {"text": "the [MASK]", "top": 51}, "top"),
+    ("/api/encoder/fill", {"text": "the horse " * 20 + "[MASK]"}, "the model reads at most 32"),
 ])
 def test_bad_requests(client, tiny_bert_run, path, body, message):
     error = post(client, path, {"model": tiny_bert_run.name, **body}, 400)

@@ -31,6 +31,13 @@ def _one_line(text: str, width: int = 100) -> str:
     return text if len(text) <= width else text[:width - 3] + "..."
 
 
+def _check_texts(texts: list[str], what: str) -> None:
+    """Every text has a word: an empty one would still get a vector (of [CLS] [SEP] alone), a meaningless one."""
+    for number, text in enumerate(texts, 1):
+        if not text.strip():
+            raise LanternError(f"{what} {number} is empty" if len(texts) > 1 else f"{what} is empty")
+
+
 def read_texts(path: Path, field: Optional[str]) -> list[str]:
     """The texts of a file: one per non-blank line, or with `field` the string `field` of each JSONL object."""
     from ..io import iter_lines
@@ -116,11 +123,12 @@ def search_command(
     """The texts of an index closest in meaning to the query: cosine similarity of sentence vectors."""
     from ..encode import load_index
 
+    _check_texts([query], "--query")
     found = load_index(index)
-    encoder = _encoder(run, device)
+    hits = found.search(_encoder(run, device).embed([query])[0], top)
     if found.header.get("model") != str(Path(run).resolve()):
         typer.echo(f"note: the index was made with {found.header.get('model')}", err=True)
-    for rank, (row, score) in enumerate(found.search(encoder.embed([query])[0], top), 1):
+    for rank, (row, score) in enumerate(hits, 1):
         typer.echo(f"{rank:>3}. {score:.4f}  {_one_line(found.texts[row])}")
 
 
@@ -133,6 +141,7 @@ def similarity_command(
     """Cosine similarity of the texts' sentence vectors (a matrix for more than two)."""
     if len(texts) < 2:
         raise LanternError("give two or more texts to compare")
+    _check_texts(texts, "text")
     matrix = _encoder(run, device).similarity(texts)
     if len(texts) == 2:
         typer.echo(f"cosine similarity {matrix[0, 1].item():.4f}")
@@ -154,6 +163,7 @@ def contextual_command(
 
     if len(sentences) < 2:
         raise LanternError("give two or more sentences that contain the word")
+    _check_texts(sentences, "sentence")
     found = word_in_context(_encoder(run, device), sentences, word)
     typer.echo(f"{word!r} = {' '.join(found.pieces)}; at position {', '.join(map(str, found.positions))} "
                f"of the sentences ([CLS] is 0)")
