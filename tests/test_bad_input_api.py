@@ -117,6 +117,16 @@ PLAYGROUND = {
     ("/api/token-losses", "one character"): {"text": "K"}, ("/api/bpe", "merges 0"): {"text": "ab", "merges": 0},
     ("/api/bpe", "text too long"): {"text": "ab" * 1001}, ("/api/context-cost", "dtype"): {"dtype": "fp4"},
     ("/api/vectors/analogy", "none served"): {"a": "man", "b": "king", "c": "woman"},
+    ("/api/encoder/similarity", "a decoder"): {"texts": ["KING", "QUEEN"]},
+    ("/api/encoder/search", "a decoder"): {"query": "KING", "texts": ["QUEEN"]},
+    ("/api/encoder/contextual", "a decoder"): {"sentences": ["KING a", "KING b"], "word": "KING"},
+    ("/api/encoder/fill", "a decoder"): {"text": "KING [MASK]"},
+    ("/api/encoder/similarity", "one text"): {"texts": ["KING"]},
+    ("/api/encoder/similarity", "texts not a list"): {"texts": "KING"},
+    ("/api/encoder/search", "top 0"): {"query": "KING", "top": 0},
+    ("/api/encoder/search", "no query"): {"texts": ["KING"]},
+    ("/api/encoder/contextual", "empty word"): {"sentences": ["KING a", "KING b"], "word": ""},
+    ("/api/encoder/fill", "empty text"): {"text": ""},
 }
 
 

@@ -1,12 +1,15 @@
-"""The bad-input corpus of the commands that load a run and generate or serve: every case is exit code 2 and
-exactly one line on stderr starting with "error:", never a traceback (the training and file-writing commands
+"""The bad-input corpus of the commands that load a run and generate, serve or encode: every case is exit code 2
+and exactly one line on stderr starting with "error:", never a traceback (the training and file-writing commands
 have their own corpus in test_bad_input_training.py). Runs are broken every way a user meets: missing,
-not a run, a corrupt config, no weights, unreadable or truncated weights, weights full of NaN."""
+not a run, a corrupt config, no weights, unreadable or truncated weights, weights full of NaN; encoder runs
+too, for `lantern fill`, `lantern embed sentences | search | similarity | contextual` and `serve --index`."""
 
 from __future__ import annotations
 
 import io
 import os
+import shlex
+import shutil
 import socket
 
 import pytest
@@ -214,3 +217,103 @@ INT8_CASES = [  # (argv with {run} the float run, {int8} its quantized copy, {tm
 def test_int8_options(capsys, tiny_run, int8_run, tmp_path, argv, word):
     values = {"run": str(tiny_run), "int8": str(int8_run), "tmp": str(tmp_path)}
     expect_one_line_error(capsys, [arg.format(**values) for arg in argv], word)
+
+
+# ------------------------------------------------------------------ encoder commands: fill, embed, serve --index
+ENCODING = [("fill", ["the [MASK] sat"]), ("embed sentences", ["-i", "{texts}", "-o", "{new}"]),
+            ("embed search", ["--index", "{index}", "-q", "a horse"]), ("eval", [])]  # similarity, contextual: as fill
+
+
+@pytest.fixture(scope="module")
+def encoder_files(tiny_bert_run, tmp_path_factory) -> dict[str, str]:
+    """Inputs for the encoder commands: texts, an index made with the tiny BERT, and broken ones."""
+    from lanternlm.config import ModelConfig
+    from lanternlm.encode import save_index
+
+    root = tmp_path_factory.mktemp("encoder-bad-input")
+    files = {name: root / name for name in ("texts.txt", "records.jsonl", "empty.txt", "empty0.txt", "latin1.txt",
+                                            "index", "other-dim", "damaged", "notes")}
+    files["texts.txt"].write_text("a horse\nmy kingdom for a horse\n")
+    files["records.jsonl"].write_text('{"text": "a horse"}\n')
+    files["empty.txt"].write_text("\n  \n")
+    files["empty0.txt"].write_bytes(b"")
+    files["latin1.txt"].write_bytes("caf\xe9\n".encode("latin-1"))
+    assert main(["embed", "sentences", str(tiny_bert_run), "-i", str(files["texts.txt"]), "-o", str(files["index"]),
+                 "-q"]) == 0
+    save_index(files["other-dim"], ["a", "b"], torch.randn(2, 7), "/elsewhere/run", ModelConfig())
+    shutil.copytree(files["index"], files["damaged"])
+    vectors = files["damaged"] / "vectors.safetensors"
+    vectors.write_bytes(vectors.read_bytes()[:40])
+    files["notes"].mkdir()
+    (files["notes"] / "thesis.txt").write_text("years of work")
+    return {"root": str(root), **{name.split(".")[0].replace("-", "_"): str(path) for name, path in files.items()}}
+
+
+@pytest.mark.parametrize("kind", BROKEN)
+@pytest.mark.parametrize("command, extra", ENCODING)
+def test_broken_encoder_runs(capsys, tiny_bert_run, encoder_files, tmp_path, kind, command, extra):
+    run, word = break_run(kind, tiny_bert_run, tmp_path)
+    names = {**encoder_files, "new": str(tmp_path / "vecs")}
+    expect_one_line_error(capsys, [*command.split(), str(run), *[a.format(**names) for a in extra]], word)
+    assert not (tmp_path / "vecs").exists()
+
+
+ENCODER_OPTIONS = [  # shell words
+    ("fill {bert} 'no mask here'", 'has no [MASK]'),
+    ("fill {bert} ''", 'has no [MASK]'),
+    ("fill {bert} 'the [mask] sat'", 'has no [MASK]'),
+    ("fill {bert} 'the [MASK]' --top 0", '--top'),
+    ("fill {bert} {long}", 'the model reads at most 32'),
+    ("fill {bert} 'the [MASK]' --top x", '--top'),
+    ("fill {bert}", 'missing argument'),
+    ("fill {bert} 'the [MASK]' --device quantum", 'unknown device'),
+    ("fill {gpt} 'the [MASK] sat'", 'need an encoder'),
+    ("embed sentences {gpt} -i {texts} -o {new}", 'need an encoder'),
+    ("embed sentences {bert} -i {empty} -o {new}", 'no texts to embed'),
+    ("embed sentences {bert} -i {empty0} -o {new}", 'no texts to embed'),
+    ("embed sentences {bert} -i {missing} -o {new}", 'not found'),
+    ("embed sentences {bert} -i {root} -o {new}", 'is a folder'),
+    ("embed sentences {bert} -i {latin1} -o {new}", 'not UTF-8'),
+    ("embed sentences {bert} -i {texts} --field text -o {new}", 'not a JSON object'),
+    ("embed sentences {bert} -i {records} --field body -o {new}", "no text field 'body'"),
+    ("embed sentences {bert} -i {texts} -o {index}", '--force'),
+    ("embed sentences {bert} -i {texts} -o {notes}", 'does not hold a sentence index'),
+    ("embed sentences {bert} -i {texts} -o {texts}", 'is a file'),
+    ("embed sentences {bert} -i {texts} -o {texts}/vecs", 'is a file, not a folder'),
+    ("embed sentences {bert} -i {texts} -o {new} --batch-size 0", '--batch-size'),
+    ("embed sentences {bert} -i {texts}", 'missing option'),
+    ("embed search {bert} --index {missing} -q 'a horse'", 'not a sentence index'),
+    ("embed search {bert} --index {notes} -q 'a horse'", 'not a sentence index'),
+    ("embed search {bert} --index {other_dim} -q 'a horse'", 'holds 7-dimensional vectors'),
+    ("embed search {bert} --index {damaged} -q 'a horse'", 'damaged sentence index'),
+    ("embed search {bert} --index {index} -q ' '", '--query is empty'),
+    ("embed search {bert} --index {index} -q 'a horse' --top 0", '--top'),
+    ("embed search {bert} --index {index}", 'missing option'),
+    ("embed search {gpt} --index {index} -q 'a horse'", 'need an encoder'),
+    ("embed similarity {bert} 'only one'", 'two or more texts'),
+    ("embed similarity {bert} 'a horse' ''", 'text 2 is empty'),
+    ("embed similarity {gpt} 'a horse' 'a cow'", 'need an encoder'),
+    ("embed contextual {bert} 'a horse' 'my kingdom' --word horse", 'sentence 2 does not contain'),
+    ("embed contextual {bert} 'a horse' 'a horse' --word ' '", '--word must be a word'),
+    ("embed contextual {bert} 'a horse' --word horse", 'two or more sentences'),
+    ("embed contextual {bert} 'a horse' ' ' --word horse", 'sentence 2 is empty'),
+    ("embed contextual {bert} 'a horse' 'the horse'", 'missing option'),
+    ("eval {bert} --stride 4", '--stride and --tokens are for next-token scoring'),
+    ("eval {bert} --tokens", '--stride and --tokens are for next-token scoring'),
+    ("sample {bert} -n 3", 'does not generate text'),
+    ("next {bert} 'a horse'", 'does not generate'),
+    ("serve {bert} --index {missing}", 'not a sentence index'),
+    ("serve {bert} --index {damaged}", 'damaged sentence index'),
+    ("serve {bert} --index {other_dim}", 'no served encoder made this index'),
+    ("serve {gpt} --index {index}", 'no served encoder made this index'),
+]
+
+
+@pytest.mark.parametrize("command, word", ENCODER_OPTIONS, ids=[c[:60] for c, _ in ENCODER_OPTIONS])
+def test_encoder_options(capsys, tiny_bert_run, tiny_run, encoder_files, tmp_path, command, word):
+    names = {**encoder_files, "bert": str(tiny_bert_run), "gpt": str(tiny_run), "new": str(tmp_path / "vecs"),
+             "missing": str(tmp_path / "nope"), "long": "the horse " * 20 + "[MASK]"}
+    argv = [a.format(**names) for a in shlex.split(command)]
+    port = ["--port", str(free_port())] if argv[0] == "serve" else []
+    expect_one_line_error(capsys, argv + port, word)
+    assert not (tmp_path / "vecs").exists() and not (tmp_path / "nope").exists()

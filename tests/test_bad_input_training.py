@@ -10,13 +10,14 @@ import shutil
 
 import pytest
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 from lanternlm.cli import main
 
 CASES = [
     # train: numbers in --set (every float finite, every size bounded), keys, choices
     ("train -o {new} --set learning_rate=nan", "finite number"),
+    ("train --data {data} -o {new} --set family=bert --set norm_placement=post", "[CLS] and [MASK]"),
     ("train -o {new} --set learning_rate=inf", "finite number"),
     ("train -o {new} --set learning_rate=-1", "learning_rate must be > 0"),
     ("train -o {new} --set min_lr=1e-30 --set learning_rate=1e-40", "min_lr"),
@@ -130,7 +131,13 @@ CASES = [
     ("tokenizer train -i {txt} -v 300 -o {new}.json --workers 100000", "--workers"),
     ("tokenizer train -i {latin} -v 300 -o {new}.json", "not UTF-8"),
     ("tokenizer train -i {missing} -v 300 -o {new}.json", "not found"),
+    ("tokenizer train --kind unigram -i {txt} -v 300 -o {new}.json", "bpe or wordpiece"),
+    ("tokenizer train --kind wordpiece -i {txt} -v 300 -o {new}.json --pattern gpt4", "--kind bpe"),
+    ("tokenizer train --kind wordpiece -i {txt} -v 8 -o {new}.json", "too small"),
+    ("tokenizer train --kind wordpiece -i {empty} -v 300 -o {new}.json", "empty"),
     ("tokenizer import -o {new}.json", "exactly one"),
+    ("tokenizer import --wordpiece {vocab_no_unk} -o {new}.json", "no unknown-word token '[UNK]'"),
+    ("tokenizer import --wordpiece {folder} -o {new}.json", "not a BERT tokenizer directory"),
     ("tokenizer import --tiktoken {latin} -o {new}.json", "not UTF-8"),
     ("tokenizer import --tiktoken {txt} --special abc -o {new}.json", "TEXT=ID"),
     ("tokenizer import --tiktoken {missing} -o {new}.json", "not found"),
@@ -204,6 +211,8 @@ CASES = [
     ("convert from-hf {hf_null} -o {new}", "expected int, got None"),
     ("convert from-hf {hf_huge} -o {new}", "at most"),
     ("convert from-hf {hf_pickle} -o {new}", "pickle"),
+    ("convert from-hf {hf_not_bert} -o {new}", "lacks tensor 'bert.embeddings.word_embeddings.weight'"),
+    ("convert from-hf {hf_bert_no_unk} -o {new}", "no unknown-word token '[UNK]'"),
     ("convert to-hf {run} -o {run}", "not empty"),
     ("convert to-hf {run} -o {file}", "is a file"),
     ("convert to-hf {run} -o {file}/hf", "is a file, not a folder"),
@@ -282,6 +291,10 @@ def digest(folder) -> dict[str, str]:
 def workspace(tmp_path_factory, tiny_run):
     """Files to point commands at: a run, a tokenizer, text, vectors, prepared data, HF folders, bad files."""
     from lanternlm.classic.vectors import WordVectors
+    from lanternlm.config import ModelConfig
+    from lanternlm.interop.hf import state_dict_to_hf
+    from lanternlm.interop.hf_families import bert_family
+    from lanternlm.models import build_model
     from lanternlm.data.prepare import prepare
     from lanternlm.interop import export_hf
     from lanternlm.tokenizers.bpe_train import train_bpe
@@ -292,7 +305,8 @@ def workspace(tmp_path_factory, tiny_run):
              "latin": root / "latin1.txt", "folder": root / "folder", "file": root / "file.txt",
              "notes": root / "notes", "badrun": root / "badrun", "hf": root / "hf", "hf_null": root / "hf-null",
              "hf_huge": root / "hf-huge", "hf_pickle": root / "hf-pickle", "noweights": root / "noweights",
-             "toml": root / "config.toml", "badtoml": root / "bad.toml"}
+             "toml": root / "config.toml", "badtoml": root / "bad.toml", "vocab_no_unk": root / "vocab.txt",
+             "hf_not_bert": root / "hf-not-bert", "hf_bert_no_unk": root / "hf-bert-no-unk"}
     shutil.copytree(tiny_run, files["run"])
     files["txt"].write_text("the cat sat on the mat. the dog sat on the log.\n" * 50)
     train_bpe([files["txt"]], 300, "gpt2", ["<|endoftext|>"]).save(files["tok"])
@@ -335,6 +349,18 @@ def workspace(tmp_path_factory, tiny_run):
     save_file({"x": torch.zeros(2)}, str(files["foreign"]))
     files["badtemplate"] = root / "template.toml"
     files["badtemplate"].write_text('query = "no placeholder"\n')
+    files["vocab_no_unk"].write_text("[PAD]\n[CLS]\n[SEP]\nhello\n##s\n")
+    small_bert = ModelConfig(family="bert", norm_placement="post", vocab_size=5, block_size=16, n_layer=1, n_head=2,
+                             n_embd=16, type_vocab_size=2)
+    family = bert_family(small_bert)
+    bert_json = json.dumps({"architectures": [family.architecture], "model_type": family.model_type,
+                            **family.to_hf(small_bert)})
+    for name, weights in (("hf_not_bert", load_file(files["hf"] / "model.safetensors")),  # a GPT's: not BERT
+                          ("hf_bert_no_unk", state_dict_to_hf(family, small_bert, build_model(small_bert).state_dict()))):
+        files[name].mkdir()
+        (files[name] / "config.json").write_text(bert_json)
+        save_file(weights, files[name] / "model.safetensors")
+    shutil.copy(files["vocab_no_unk"], files["hf_bert_no_unk"])
     files["toml"].write_text("[train]\nmax_iters = 5\n")
     files["badtoml"].write_text("[training]\nmax_iters = 5\n")
     return root, files

@@ -48,7 +48,7 @@ def test_attention_is_bidirectional():
     ids = torch.randint(1, V, (1, 12), generator=torch.Generator().manual_seed(1))
     changed = ids.clone()
     changed[0, 9] = (ids[0, 9] + 1) % V
-    a, b = model.encode(ids), model.encode(changed)
+    a, b = model.hidden_states(ids), model.hidden_states(changed)
     assert (a[:, :9] - b[:, :9]).abs().max() > 1e-3  # earlier positions see the later token (GPT's do not)
     maps = model.attention_maps(ids)
     assert len(maps) == 2 and maps[0].shape == (1, 4, 12, 12)
@@ -60,10 +60,10 @@ def test_attention_is_bidirectional():
 def test_padded_batch_equals_each_sequence_alone(position, placement):
     model = bert(position=position, norm_placement=placement)
     ids, mask, types = padded_batch()
-    batch = model.encode(ids, mask, types)
+    batch = model.hidden_states(ids, mask, token_type_ids=types)
     for row in range(3):
         n = int(mask[row].sum())
-        alone = model.encode(ids[row:row + 1, :n], token_type_ids=types[row:row + 1, :n])
+        alone = model.hidden_states(ids[row:row + 1, :n], token_type_ids=types[row:row + 1, :n])
         torch.testing.assert_close(batch[row:row + 1, :n], alone, atol=1e-5, rtol=0)
 
 
@@ -112,9 +112,13 @@ def test_mlm_loss_counts_only_target_positions():
     for row, col in picked:
         targets[row, col] = (ids[row, col] * 7) % V
     out = model(ids, targets, attention_mask=mask, token_type_ids=types)
-    log_probs = out.logits.log_softmax(-1)
+    full = model(ids, attention_mask=mask, token_type_ids=types).logits  # the head at every position
+    torch.testing.assert_close(out.logits, full[targets != IGNORE_INDEX])  # with targets: only theirs, in order
+    log_probs = full.log_softmax(-1)
     by_hand = -torch.stack([log_probs[r, c, targets[r, c]] for r, c in picked]).mean()
     torch.testing.assert_close(out.loss, by_hand)
+    hits = torch.stack([full[r, c].argmax() == targets[r, c] for r, c in picked])
+    torch.testing.assert_close(out.metrics["accuracy"], hits.float().mean())
 
     model.train()  # gradients reach the logits of target positions only
     logits = model(ids, attention_mask=mask, token_type_ids=types).logits
@@ -158,7 +162,7 @@ def test_sentence_embeddings_follow_the_config():
     for pooling, normalize in (("mean", True), ("cls", False)):
         model = bert(pooling=pooling, normalize_embeddings=normalize)
         vectors = model.sentence_embeddings(ids, mask, types)
-        torch.testing.assert_close(vectors, pool(model.encode(ids, mask, types), mask, pooling, normalize))
+        torch.testing.assert_close(vectors, pool(model.hidden_states(ids, mask, token_type_ids=types), mask, pooling, normalize))
         assert vectors.shape == (3, 32)
     # a padded sentence's vector equals the vector of that sentence alone
     model = bert(normalize_embeddings=True)
@@ -226,3 +230,16 @@ def test_config_validation():
     with pytest.raises(LanternError, match="belong to the bert family"):
         apply_overrides(RunConfig(), ["type_vocab_size=2"]).validate()
     assert ModelConfig().type_vocab_size == 0 and not ModelConfig().pooler  # GPT configs are unaffected
+
+
+@pytest.mark.parametrize("tie,mlm_head,pooler,bias,type_vocab_size", [
+    (True, True, False, True, 2), (False, True, True, True, 0), (True, False, True, False, 2),
+    (False, False, False, False, 0), (False, True, False, False, 1)])
+def test_sizing_counts_every_part(tie, mlm_head, pooler, bias, type_vocab_size):
+    """`lantern inspect params` (sizing from the config alone) agrees with the built model."""
+    from lanternlm.inspect.params import count_parameters
+
+    config = ModelConfig(family="bert", vocab_size=V, block_size=16, n_layer=2, n_head=2, n_embd=16,
+                         norm_placement="post", tie_embeddings=tie, mlm_head=mlm_head, pooler=pooler, bias=bias,
+                         type_vocab_size=type_vocab_size)
+    assert build_model(config).num_parameters() == count_parameters(config).total

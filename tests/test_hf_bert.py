@@ -126,14 +126,14 @@ def test_lantern_bert_exports_to_transformers(options, tmp_path):
 def test_sentence_transformers_pooling_round_trips(tmp_path):
     config = RunConfig(model=ModelConfig(family="bert", vocab_size=97, block_size=16, n_layer=1, n_head=2, n_embd=16,
                                          d_ff=64, norm_placement="post", type_vocab_size=2, pooling="cls",
-                                         normalize_embeddings=True, mlm_head=False))
+                                         normalize_embeddings=True, mlm_head=False, max_seq_length=12))
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "config.toml").write_text(config.to_toml())
     save_weights(build_model(config.model), tmp_path / "run" / "model.safetensors")
     export_hf(tmp_path / "run", tmp_path / "hf")
     modules = json.loads((tmp_path / "hf" / "modules.json").read_text())
     assert [m["type"].rsplit(".", 1)[1] for m in modules] == ["Transformer", "Pooling", "Normalize"]
-    assert read_pooling(tmp_path / "hf") == {"pooling": "cls", "normalize_embeddings": True}
+    assert read_pooling(tmp_path / "hf") == {"pooling": "cls", "normalize_embeddings": True, "max_seq_length": 12}
     import_hf(tmp_path / "hf", tmp_path / "again")
     assert load_run_config(tmp_path / "again").model == config.model
 
@@ -242,6 +242,7 @@ def test_minilm_real_weights_equal_transformers(tmp_path, shared_data):
     c = ours.config
     assert family.architecture == "BertModel" and (c.n_layer, c.n_embd, c.vocab_size) == (6, 384, 30522)
     assert (c.pooling, c.normalize_embeddings, c.mlm_head, c.pooler) == ("mean", True, False, True)
+    assert c.max_seq_length == 256  # sentence_bert_config.json: texts are cut to 256 tokens, not 512
     with torch.no_grad():
         out = ours(ids, attention_mask=mask, token_type_ids=types)
         vectors = ours.sentence_embeddings(ids, mask, types)
@@ -256,9 +257,9 @@ def test_minilm_real_weights_equal_transformers(tmp_path, shared_data):
     rebuilt = build_model(run_config)
     load_weights(rebuilt, tmp_path / "run" / "model.safetensors")
     with torch.no_grad():
-        assert torch.equal(rebuilt.eval().encode(ids, mask, types), out.hidden)  # the run holds the same model
+        assert torch.equal(rebuilt.eval().hidden_states(ids, mask, token_type_ids=types), out.hidden)  # the run holds the same model
     export_hf(tmp_path / "run", tmp_path / "back")
-    assert read_pooling(tmp_path / "back") == {"pooling": "mean", "normalize_embeddings": True}
+    assert read_pooling(tmp_path / "back") == {"pooling": "mean", "normalize_embeddings": True, "max_seq_length": 256}
     again = load_exported(tmp_path / "back", "BertModel")
     with torch.no_grad():
         back = again(input_ids=ids, attention_mask=mask, token_type_ids=types)

@@ -44,10 +44,10 @@ IDS = torch.randint(0, 50, (3, 10), generator=torch.Generator().manual_seed(0))
 @pytest.mark.parametrize("make", [gqa_model, bert_model])
 def test_zero_B_gives_the_base_outputs_exactly(make):
     model = make()
-    before = model(IDS).logits if model.can_generate else model.encode(IDS)
+    before = model(IDS).logits if model.can_generate else model.hidden_states(IDS)
     attach_lora(model, "a", rank=4, alpha=8, targets=["all"])
     with active_adapters("a"):
-        after = model(IDS).logits if model.can_generate else model.encode(IDS)
+        after = model(IDS).logits if model.can_generate else model.hidden_states(IDS)
     assert torch.equal(before, after)
 
 

@@ -53,22 +53,38 @@ def inline_commands() -> list[list[str]]:
     return [shlex.split(span, comments=True)[1:] for span in spans]
 
 
+def unfenced_commands() -> list[list[str]]:
+    """`lantern ...` lines of plain ``` blocks: examples that need what a test does not run (all-MiniLM-L6-v2
+    embedding thousands of reviews, a server); a shell substitution "$(...)" stands for a path."""
+    lines, fence = [], None  # fence: the open block's language ("" for a plain one), None outside blocks
+    for line in README.read_text(encoding="utf-8").splitlines():
+        if line.startswith("```"):
+            fence = line[3:].strip() if fence is None else None
+        elif fence == "" and line.startswith("lantern "):
+            lines.append(line)
+    return [shlex.split(re.sub(r'"\$\(.*?\)"', "DIR", line), comments=True)[1:] for line in lines]
+
+
+def parse(argv: list[str]) -> None:
+    """Parse a command line exactly as the CLI would, without running it."""
+    import typer
+
+    from lanternlm.cli import app
+
+    command = typer.main.get_command(app)
+    context = command.make_context("lantern", list(argv))
+    while hasattr(command, "resolve_command"):  # a command group: go down to the subcommand
+        name, command, rest = command.resolve_command(context, context._protected_args + context.args)
+        context = command.make_context(name, rest, parent=context)  # raises on a bad option or missing argument
+
+
 def test_readme_inline_commands_parse():
     """Commands too long to run in a test (or written with placeholders) at least name real subcommands and
     options and give every required argument: parsed exactly as the CLI would, without running them."""
     import typer
 
-    from lanternlm.cli import app
-
-    def parse(argv: list[str]) -> None:
-        command = typer.main.get_command(app)
-        context = command.make_context("lantern", list(argv))
-        while hasattr(command, "resolve_command"):  # a command group: go down to the subcommand
-            name, command, rest = command.resolve_command(context, context._protected_args + context.args)
-            context = command.make_context(name, rest, parent=context)  # raises on a bad option or missing argument
-
-    commands = inline_commands()
-    assert len(commands) >= 8
+    commands = inline_commands() + unfenced_commands()
+    assert len(commands) >= 8 and ["embed", "contextual"] in [argv[:2] for argv in commands]
     for argv in commands:
         try:
             parse(argv)

@@ -51,6 +51,7 @@ class ModelConfig:
     pooler: bool = False  # BERT's pooler tanh(W·h_[CLS] + b), the next-sentence head's input (kept on import)
     pooling: str = "mean"  # sentence vector: mean over non-padding positions | cls (the [CLS] position)
     normalize_embeddings: bool = False  # L2-normalise sentence vectors (then cosine similarity = dot product)
+    max_seq_length: int = 0  # texts embedded are cut to this many tokens (sentence-transformers'); 0 = block_size
     # the models before attention (families mlp and rnn): n_embd, n_layer, d_ff, dropout and bias apply too
     context_tokens: int = 8  # mlp: how many previous tokens' embeddings are concatenated (Bengio et al. 2003)
     rnn_cell: str = "gru"  # rnn: gru | lstm
@@ -107,6 +108,9 @@ class ModelConfig:
         _check_choice("model.pooling", self.pooling, ("mean", "cls"))
         if self.type_vocab_size < 0:
             raise LanternError(f"model.type_vocab_size must be >= 0, got {self.type_vocab_size}")
+        if not 0 <= self.max_seq_length <= self.block_size:
+            raise LanternError(f"model.max_seq_length must be in 0..block_size ({self.block_size}), got "
+                               f"{self.max_seq_length}")
         if self.family == "bert" and (self.position == "alibi" or self.sliding_window or self.n_expert):
             raise LanternError("the bert family has no position='alibi', sliding_window or n_expert (decoder options)")
         if self.family != "bert" and (self.type_vocab_size or self.pooler):
@@ -220,11 +224,14 @@ class DataConfig:
     tokenizer: str = "char"  # "char" (built from the text) or a path to a saved tokenizer
     data_dir: str = ""  # a `lantern prepare`d token directory (memory-mapped); replaces input/tokenizer
     window_sampling: str = "random"  # random (independent draws, as nanoGPT) | epoch (shuffled passes, no repeats)
+    mask_probability: float = 0.15  # bert family: share of a window's tokens the MLM loss predicts (80/10/10 rule)
 
     def validate(self) -> None:
         _check_fields(self, "data")
         if not 0.0 < self.val_fraction < 1.0:
             raise LanternError(f"data.val_fraction must be in (0, 1), got {self.val_fraction}")
+        if not 0.0 < self.mask_probability < 1.0:
+            raise LanternError(f"data.mask_probability must be in (0, 1), got {self.mask_probability}")
         _check_choice("data.window_sampling", self.window_sampling, ("random", "epoch"))
 
 

@@ -1,4 +1,5 @@
-"""`lantern embed tfidf`: find the documents most similar to a query by TF-IDF and cosine similarity."""
+"""`lantern embed tfidf`: find the documents most similar to a query by TF-IDF and cosine similarity.
+The encoder's sentence and word vectors (`embed sentences | search | similarity | contextual`) are in encoder.py."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import typer
 
 from .app import app
 
-embed_app = typer.Typer(help="Classic sparse text vectors (bag of words, TF-IDF) and search with them.",
-                        no_args_is_help=True)
+embed_app = typer.Typer(help="Text vectors and search with them: classic sparse TF-IDF, and an encoder's sentence and "
+                             "contextual word vectors.", no_args_is_help=True)
 app.add_typer(embed_app, name="embed")
 
 

@@ -23,7 +23,7 @@ def prepare_command(
     force: bool = typer.Option(False, "--force", help="Replace prepared data already in --out (nothing else is ever replaced)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Tokenize text into uint16/uint32 token files (documents joined by <|endoftext|>)."""
+    """Tokenize text into uint16/uint32 token files (documents joined by <|endoftext|>, or [SEP] for WordPiece)."""
     import time
 
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn

@@ -22,6 +22,7 @@ def serve_command(
     max_tokens: int = typer.Option(1024, "--max-tokens", help="Largest max_tokens a request may ask for."),
     timeout: float = typer.Option(120.0, "--timeout", help="Seconds a request may wait and generate before it fails with 504."),
     max_body: int = typer.Option(1 << 20, "--max-body", help="Largest request body, in bytes (larger is refused with 413)."),
+    index: Optional[Path] = typer.Option(None, "--index", metavar="VECS", help="A sentence index (`lantern embed sentences`) whose texts the playground's encoder search looks through; served with the encoder run that made it."),
     batching: bool = typer.Option(True, "--batching/--no-batching", help="Requests for a model share one forward pass per step (continuous batching); --no-batching decodes each alone, interleaved."),
     threads: Optional[int] = typer.Option(None, "--threads", help="PyTorch CPU threads for the model; default: PyTorch's choice (1 is often fastest for small models on a busy machine)."),
     device: Optional[str] = DEVICE,
@@ -39,6 +40,7 @@ def serve_command(
     from ..errors import LanternError
     from ..serve import ServeLimits, create_app, load_models, serve
     from ..serve.app import listening_socket
+    from ..serve.registry import attach_index
 
     if not 0 < port < 65536:
         raise LanternError(f"--port must be in 1..65535, got {port}")
@@ -52,6 +54,8 @@ def serve_command(
                          batching=batching).validate()
     sock = listening_socket(host, port)
     models = load_models(runs, resolve_device(device or ("cpu" if dtype == "int8" else "auto")), dtype)
+    if index is not None:
+        attach_index(models, index)
     word_vectors = None
     if vectors is not None:
         from ..classic.vectors import WordVectors

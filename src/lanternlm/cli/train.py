@@ -115,16 +115,18 @@ def eval_command(
 
     Default: the run's own validation split. Bits per byte do not depend on the tokenizer, so character
     and BPE models compare on the same text. --tokens shows the loss of each token: its mean is the loss.
-    A classifier run (`lantern finetune classify`) reports accuracy, macro-F1 and the confusion matrix instead.
+    A classifier run (`lantern finetune classify`) reports accuracy, macro-F1 and the confusion matrix instead;
+    an encoder (bert family) is scored on masked tokens: loss and accuracy at the positions BERT's masking
+    picks (the run's seed: the same masks every time).
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from ..data import TokenWindows
-    from ..data.splits import prepared_splits, validation_split
+    from ..data.splits import objective_split, prepared_splits, validation_split
     from ..device import resolve_device
     from ..errors import LanternError
-    from ..eval import evaluate_windows, token_byte_lengths
+    from ..eval import evaluate_masked, evaluate_windows, token_byte_lengths
     from ..io import read_text
     from ..runs import load_run
 
@@ -139,6 +141,13 @@ def eval_command(
     block_size = loaded.model.config.block_size  # an adapted model's soft prompt takes some positions
     if not 0 <= stride <= block_size:
         raise LanternError(f"--stride must be between 1 and block_size ({block_size}), or 0")
+    encoder = loaded.config.model.family == "bert"
+    if encoder and (stride or tokens):
+        raise LanternError("--stride and --tokens are for next-token scoring; an encoder is scored on masked tokens "
+                           "in whole windows")
+    if encoder and not loaded.config.model.mlm_head:
+        raise LanternError(f"{run} has no masked-LM head (a sentence-embedding model), so there is no loss to score; "
+                           "use it with `lantern embed`")
 
     if input is not None:
         source, scored = str(input), TokenWindows.from_text(loaded.tokenizer, read_text(input), str(input))
@@ -150,12 +159,16 @@ def eval_command(
     progress = Progress(TextColumn("[bold]scoring windows"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                         console=Console(stderr=True), disable=quiet, transient=True)
     task = progress.add_task("eval", total=None)
+    follow = lambda done, total: progress.update(task, completed=done, total=total)  # noqa: E731
     per_token: list[tuple[int, float]] = []
     with progress:
-        result = evaluate_windows(loaded.model, scored, block_size, token_byte_lengths(loaded.tokenizer),
-                                  stride=stride or None, device=dev,
-                                  on_progress=lambda done, total: progress.update(task, completed=done, total=total),
-                                  on_scored=lambda ids, nll: per_token.extend(zip(ids.tolist(), nll.tolist())))
+        if encoder:
+            masked = objective_split(loaded.config, loaded.tokenizer, scored)
+            result = evaluate_masked(loaded.model, masked, block_size, device=dev, on_progress=follow)
+        else:
+            result = evaluate_windows(loaded.model, scored, block_size, token_byte_lengths(loaded.tokenizer),
+                                      stride=stride or None, device=dev, on_progress=follow,
+                                      on_scored=lambda ids, nll: per_token.extend(zip(ids.tolist(), nll.tolist())))
     if tokens:
         print_token_losses(loaded.tokenizer, per_token, int(scored.window(0, 1)[0]))
     typer.echo(f"{source}: {result.summary()}")

@@ -2,7 +2,8 @@
 
 Documents are joined by the tokenizer's real `<|endoftext|>` id: every input file is a document, and inside a
 file the literal text `<|endoftext|>` (the separator the Gutenberg and TinyStories files use) is that id too.
-Any other special-token text is encoded as ordinary text. Files are read in batches that end at safe cuts (see
+A WordPiece (BERT) vocabulary has no end-of-text token; its documents are joined by [SEP], BERT's separator,
+which masked-language training never masks. Any other special-token text is encoded as ordinary text. Files are read in batches that end at safe cuts (see
 `tokenizers/pretokenize.py`), so the ids equal encoding each file whole; batches are encoded in parallel
 processes and written in order. Everything is written to a temporary directory renamed into place at the end.
 """
@@ -38,18 +39,28 @@ def _init_worker(tokenizer_path: str) -> None:
     _worker_tokenizer = load_tokenizer(tokenizer_path)
 
 
+def document_separator(tok: Tokenizer) -> int | None:
+    """The id between two documents: `<|endoftext|>`, else [SEP] (a WordPiece vocabulary), else none."""
+    return tok.eot_id if tok.eot_id is not None else getattr(tok, "sep_id", None)
+
+
 def encode_document_text(tok: Tokenizer, text: str) -> list[int]:
-    """Ids of one batch of text: `<|endoftext|>` text becomes the real id, other special text stays text."""
+    """Ids of one batch of text: `<|endoftext|>` text becomes the separator id, other special text stays text."""
     if tok.eot_id is not None and hasattr(tok, "encode_iterable"):  # byte-level BPE knows allowed_special
         return tok.encode(text, allowed_special={EOT})
-    return tok.encode(text)
+    separator = document_separator(tok)
+    if separator is None:
+        return tok.encode(text)
+    documents = [tok.encode(part) for part in text.split(EOT)]
+    return [i for n, ids in enumerate(documents) for i in ([separator] if n else []) + ids]
 
 
 def _encode_batch(item: tuple[bool, str]) -> tuple[np.ndarray, int]:
     new_document, text = item
     ids = encode_document_text(_worker_tokenizer, text)
-    if new_document and _worker_tokenizer.eot_id is not None:
-        ids = [_worker_tokenizer.eot_id, *ids]
+    separator = document_separator(_worker_tokenizer)
+    if new_document and separator is not None:
+        ids = [separator, *ids]
     return np.asarray(ids, dtype=np.int64), len(text)
 
 

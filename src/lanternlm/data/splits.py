@@ -2,9 +2,10 @@
 
 Three sources, in this order: a `lantern prepare`d token directory (`data.data_dir`, memory-mapped); a
 separate validation file (`data.val_input`); else the last `data.val_fraction` of the training text. The
-trainer and `lantern eval` both ask here, so a run is always scored on the split it held out. A
-classification run (finetune.task = classify) reads labelled JSONL examples instead (`data/labelled.py`).
-`training_sampler` picks the order the trainer visits the training examples in.
+trainer and `lantern eval` both ask here, so a run is always scored on the split it held out. A bert-family
+run learns from the same token stream as masked-LM examples (`data/masked.py`); a classification run
+(finetune.task = classify) reads labelled JSONL examples instead (`data/labelled.py`). `training_sampler`
+picks the order the trainer visits the training examples in.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ..errors import LanternError
 from ..io import read_text
 from ..tokenizers import CharTokenizer, Tokenizer, load_tokenizer
 from .labelled import LabelledExamples, ShuffledExamples, labelled_splits
+from .masked import MaskedWindows, masked_split
 from .text import TokenWindows, read_corpus, split_ids
 from .tokenfile import load_prepared
 from .windows import WindowSampler, window_sampler
@@ -55,7 +57,15 @@ def load_splits(config: RunConfig, tokenizer: Tokenizer | None = None) -> tuple[
         else:
             train_data = TokenWindows.from_text(tokenizer, text, "train")
             val_data = TokenWindows.from_text(tokenizer, val_text, "validation")
-    return tokenizer, train_data, val_data
+    return tokenizer, objective_split(config, tokenizer, train_data), objective_split(config, tokenizer, val_data)
+
+
+def objective_split(config: RunConfig, tokenizer: Tokenizer, stream: TokenWindows) -> TokenWindows | MaskedWindows:
+    """The examples the model family learns from: next-token windows of the stream as they are, or, for the
+    bert family, masked-LM windows (masks drawn from train.seed)."""
+    if config.model.family != "bert":
+        return stream
+    return masked_split(stream, tokenizer, config.data.mask_probability, config.train.seed)
 
 
 def validation_split(config: RunConfig, tokenizer: Tokenizer) -> tuple[str, TokenWindows]:

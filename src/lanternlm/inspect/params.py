@@ -25,11 +25,11 @@ BYTES_PER_VALUE = {"float32": 4, "bfloat16": 2, "float16": 2, "int8": 1}
 
 @dataclass
 class ParamCount:
-    embedding: int  # token embedding (+ learned position table)
+    embedding: int  # token embedding (+ learned position table, + segment table for BERT)
     attention: int  # Q, K, V, output projections (+ QK-norm gains), all layers
     mlp: int  # feed-forward (all experts and routers with MoE), all layers
     norms: int
-    head: int  # LM head; 0 when tied to the token embedding
+    head: int  # LM head, 0 when tied to the token embedding; BERT: the MLM head's transform and bias, the pooler
     mlp_active: int  # MLP weights one token passes through (k of n experts + router with MoE)
 
     @property
@@ -56,10 +56,20 @@ def count_parameters(c: ModelConfig) -> ParamCount:
         mlp, mlp_active = c.n_expert * expert + router, c.n_expert_active * expert + router
     else:
         mlp = mlp_active = expert
-    embedding = c.vocab_size * d + (c.block_size * d if c.position == "learned" else 0)
+    embedding = c.vocab_size * d + (c.block_size * d if c.position == "learned" else 0) + c.type_vocab_size * d
     norms = 2 * L * _norm_size(c) + (_norm_size(c) if c.norm_placement == "pre" else 0)
     head = 0 if c.tie_embeddings else c.vocab_size * d
+    if c.family == "bert":
+        norms += _norm_size(c)  # the LayerNorm after the input embedding
+        head = _bert_heads(c)
     return ParamCount(embedding, L * attention, L * mlp, norms, head, L * mlp_active)
+
+
+def _bert_heads(c: ModelConfig) -> int:
+    """The MLM head (transform d->d, its norm, the decoder's bias; its matrix too when untied) and the pooler."""
+    d, b = c.n_embd, int(c.bias)
+    mlm = d * d + b * d + _norm_size(c) + b * c.vocab_size + (0 if c.tie_embeddings else c.vocab_size * d)
+    return (mlm if c.mlm_head else 0) + (d * d + b * d if c.pooler else 0)
 
 
 def baseline_parts(c: ModelConfig) -> dict[str, int]:

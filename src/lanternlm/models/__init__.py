@@ -3,7 +3,7 @@
 from ..config import ModelConfig
 from ..errors import LanternError
 from ..nn.quantized import quantize_linears
-from .base import IGNORE_INDEX, LanguageModel, TracePoint
+from .base import IGNORE_INDEX, LanguageModel, TracePoint, pad_sequences
 from .encoder import BERT, EncoderOutput
 from .gpt import GPT, LMOutput
 from .mlp import FixedContextMLP
@@ -26,4 +26,4 @@ def build_model(config: ModelConfig) -> LanguageModel:
 
 
 __all__ = ["GPT", "LMOutput", "BERT", "EncoderOutput", "FixedContextMLP", "RecurrentLM", "IGNORE_INDEX",
-           "LanguageModel", "TracePoint", "build_model", "FAMILIES"]
+           "LanguageModel", "TracePoint", "build_model", "pad_sequences", "FAMILIES"]

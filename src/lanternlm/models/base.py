@@ -28,6 +28,19 @@ from ..nn.kv_cache import KVCache
 IGNORE_INDEX = -1  # a target position with this id carries no loss (a prompt token, an unmasked MLM position)
 
 
+def pad_sequences(rows: list[list[int]], device: torch.device | str | None = None,
+                  pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sequences of different lengths -> (ids (B, L), mask (B, L)): right-padded with `pad_id`, mask 1 on real
+    tokens and 0 on padding (L = the longest row)."""
+    length = max(map(len, rows))
+    ids = torch.full((len(rows), length), pad_id, dtype=torch.long)
+    mask = torch.zeros(len(rows), length, dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, :len(row)] = torch.as_tensor(row, dtype=torch.long)
+        mask[i, :len(row)] = 1
+    return ids.to(device), mask.to(device)
+
+
 def next_token_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy −log p(target) over the positions whose target is not IGNORE_INDEX."""
     return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1), ignore_index=IGNORE_INDEX)

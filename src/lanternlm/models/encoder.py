@@ -8,7 +8,8 @@ tokens, segments -> token + position + segment embedding -> LayerNorm -> dropout
 Unlike GPT, every position attends to every other one, before and after it: no causal mask, only a padding
 mask (attention_mask (B, T): 1 for a real token, 0 for padding, whose keys get a score of -inf). So the model
 cannot continue text; it is trained to fill in masked tokens (masked-language modelling: the loss counts only
-positions whose target is not IGNORE_INDEX) and used for its vectors. BERT's blocks are post-norm
+positions whose target is not IGNORE_INDEX, and in training the head runs only there) and used for its
+vectors. BERT's blocks are post-norm
 (`norm_placement = "post"`); the Block is the one GPT stacks (models/transformer.py), made bidirectional.
 """
 
@@ -33,6 +34,7 @@ class EncoderOutput:
     loss: torch.Tensor | None = None  # cross-entropy over the positions whose target is not IGNORE_INDEX
     attentions: list[torch.Tensor] | None = None  # per layer (B, n_head, T, T), when requested
     pooled: torch.Tensor | None = None  # (B, d) BERT's pooler output tanh(W·h_[CLS] + b), when it has one
+    metrics: dict[str, torch.Tensor] | None = None  # with targets: "accuracy", the share of targets ranked first
 
 
 def pool(hidden: torch.Tensor, attention_mask: torch.Tensor | None = None, how: str = "mean",
@@ -129,33 +131,37 @@ class BERT(LanguageModel):
                 return_attention: bool = False, prefix: torch.Tensor | None = None) -> EncoderOutput:
         """ids (B, T); targets (B, T): the original token at each masked position, IGNORE_INDEX elsewhere;
         attention_mask (B, T): 1 for real tokens, 0 for padding; token_type_ids (B, T): segment of each token;
-        prefix: a soft prompt's n vectors (see `embed`; the outputs cover the T tokens only)."""
-        hidden, attentions = self._hidden(ids, attention_mask, token_type_ids, return_attention, prefix)
-        logits = self.mlm_head(hidden) if self.mlm_head is not None else None
-        loss = None
-        if targets is not None:
-            if logits is None:
-                raise ValueError("this model has no masked-LM head (model.mlm_head = false)")
-            loss = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.reshape(-1),
-                                   ignore_index=IGNORE_INDEX)
-        pooled = torch.tanh(self.pooler(hidden[:, 0])) if self.pooler is not None else None
-        return EncoderOutput(hidden, logits, loss, attentions, pooled)
+        prefix: a soft prompt's n vectors (see `embed`; the outputs cover the T tokens only).
 
-    def encode(self, ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-               token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
-        """The contextual vector of every position, (B, T, d): the last layer's hidden states (no head)."""
-        return self._hidden(ids, attention_mask, token_type_ids, False)[0]
+        Without targets, logits are (B, T, vocab_size). With targets, the head runs only on the M target
+        positions (about 15 % of them; at every position its d x |V| matmul would be more than half of a small
+        BERT's work: benchmarks/mlm_head.py), so logits are (M, vocab_size), the target positions in row-major
+        order, and the loss and accuracy are theirs."""
+        hidden, attentions = self._hidden(ids, attention_mask, token_type_ids, return_attention, prefix)
+        logits = loss = metrics = None
+        if targets is not None:
+            if self.mlm_head is None:
+                raise ValueError("this model has no masked-LM head (model.mlm_head = false)")
+            picked = targets != IGNORE_INDEX
+            logits, wanted = self.mlm_head(hidden[picked]), targets[picked]
+            loss = F.cross_entropy(logits.float(), wanted)
+            metrics = {"accuracy": (logits.detach().argmax(-1) == wanted).float().mean()}
+        elif self.mlm_head is not None:
+            logits = self.mlm_head(hidden)
+        pooled = torch.tanh(self.pooler(hidden[:, 0])) if self.pooler is not None else None
+        return EncoderOutput(hidden, logits, loss, attentions, pooled, metrics)
 
     def hidden_states(self, ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                      prefix: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, T, d): the last layer's states, every position having seen the whole (unpadded) sequence."""
-        return self._hidden(ids, attention_mask, None, False, prefix)[0]
+                      prefix: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """The contextual vector of every position, (B, T, d): the last layer's states (no head), every position
+        having seen the whole (unpadded) sequence."""
+        return self._hidden(ids, attention_mask, token_type_ids, False, prefix)[0]
 
     def sentence_embeddings(self, ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                             token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
         """One vector per sequence, (B, d): the hidden states pooled as `config.pooling` says (mean or cls),
         L2-normalised when `config.normalize_embeddings` (then cosine similarity is a dot product)."""
-        hidden = self.encode(ids, attention_mask, token_type_ids)
+        hidden = self.hidden_states(ids, attention_mask, token_type_ids=token_type_ids)
         return pool(hidden, attention_mask, self.config.pooling, self.config.normalize_embeddings)
 
     def token_embeddings(self) -> torch.Tensor:

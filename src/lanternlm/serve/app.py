@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..errors import LanternError
 
 from ..classic.vectors import WordVectors
-from . import inside_api, openai_api, playground_api
+from . import encoder_api, inside_api, openai_api, playground_api
 from .errors import error_response, install_error_handlers
 from .limits import ApiKeyCheck, BodySizeLimit, ServeLimits
 from .registry import ServedModel
@@ -55,6 +55,7 @@ def create_app(models: dict[str, ServedModel], limits: ServeLimits | None = None
 
     app.include_router(openai_api.router)
     app.include_router(playground_api.router)
+    app.include_router(encoder_api.router)
     app.include_router(inside_api.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -1,5 +1,6 @@
 """The models a server offers: each run directory becomes a model id (its directory name); a model that
-generates gets an Engine. Routes ask the model only what `models/base.py` promises every family answers."""
+generates gets an Engine, an encoder a TextEncoder (and the sentence index made with it, if one is served).
+Routes ask the model only what `models/base.py` promises every family answers."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from ..encode import SentenceIndex, TextEncoder, as_encoder, load_index
 from ..errors import LanternError
 from ..generate import Engine
 from ..models import LanguageModel
@@ -23,6 +25,7 @@ class ServedModel:
     name: str
     run: LoadedRun
     created: int  # unix time the weights were written (OpenAI's `created`)
+    index: SentenceIndex | None = None  # sentences embedded with this (encoder) model: `lantern serve --index`
 
     @property
     def tokenizer(self) -> Tokenizer:
@@ -40,6 +43,13 @@ class ServedModel:
         return Engine(self.model, self.tokenizer)
 
     @cached_property
+    def encoder(self) -> TextEncoder:
+        if self.model.can_generate:
+            raise ApiError(400, f"model {self.name!r} ({self.model.config.family}) is not an encoder", "invalid_model",
+                           "model")
+        return as_encoder(self.run)
+
+    @cached_property
     def embeddings(self) -> EmbeddingSpace:
         return EmbeddingSpace(self.model.token_embeddings(), self.tokenizer)
 
@@ -48,7 +58,9 @@ class ServedModel:
         return {"id": self.name, "run": str(self.run.paths.root), "tokenizer": self.tokenizer.kind,
                 "vocab_size": c.vocab_size, "block_size": c.block_size, "n_layer": c.n_layer, "n_head": c.n_head,
                 "n_embd": c.n_embd, "parameters": self.model.num_parameters(),
-                "eot": self.tokenizer.eot_id is not None}
+                "eot": self.tokenizer.eot_id is not None, "family": c.family, "generates": self.model.can_generate,
+                "fills_masks": c.family == "bert" and c.mlm_head,
+                "index": len(self.index.texts) if self.index is not None else None}
 
 
 def load_models(run_dirs: list[str | Path], device: torch.device, quantize: str | None = None) -> dict[str, ServedModel]:
@@ -63,6 +75,20 @@ def load_models(run_dirs: list[str | Path], device: torch.device, quantize: str 
             raise LanternError(f"two runs are both named {name!r}; serve runs whose directory names differ")
         models[name] = ServedModel(name, run, int(run.paths.weights.stat().st_mtime))
     return models
+
+
+def attach_index(models: dict[str, ServedModel], folder: str | Path) -> str:
+    """Serve the sentence index in `folder` with the encoder that made it (its run, else the only encoder of its
+    dimension); returns that model's name."""
+    index = load_index(folder)
+    encoders = {name: m for name, m in models.items() if not m.model.can_generate and m.model.config.n_embd == index.dim}
+    maker = [name for name, m in encoders.items() if str(m.run.paths.root.resolve()) == index.header.get("model")]
+    if not maker and len(encoders) != 1:
+        raise LanternError(f"{folder}: no served encoder made this index ({index.dim}-dimensional vectors from "
+                           f"{index.header.get('model')}); serve that run with it")
+    name = (maker or list(encoders))[0]
+    models[name].index = index
+    return name
 
 
 def pick(models: dict[str, ServedModel], name: str | None) -> ServedModel:

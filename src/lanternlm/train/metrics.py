@@ -1,5 +1,6 @@
 """metrics.jsonl: one JSON object per logged step ({"step", "loss", "lr", ...}), one per evaluation ({"step",
-"train_loss_eval", "val_loss"}), and at the end of each training session {"step", "summary": {"ms_per_iter",
+"train_loss_eval", "val_loss"}, plus a model's own metrics such as a bert run's "val_accuracy" and
+"train_accuracy_eval"), and at the end of each training session {"step", "summary": {"ms_per_iter",
 "tokens_per_sec"}}. It is the run's record: a resumed or re-run run reads its evaluations and figures here.
 
 When the `tensorboard` package is installed, the same scalars also go to RUN/tensorboard/ for

@@ -30,5 +30,8 @@ class TrainingProgress:
         self.console.print(text)
 
     def log_eval(self, step: int, losses: dict) -> None:
-        scores = "".join(f", val {name} {losses[name]:.4f}" for name in ("accuracy", "f1") if name in losses)
-        self.console.print(f"step {step:>6}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}{scores}")
+        """One line per evaluation: the losses and every other number measured (a masked LM's or a classifier's
+        accuracy, F1); tables such as a confusion matrix stay in metrics.jsonl."""
+        extra = "".join(f", {key.replace('_', ' ')} {value:.4f}" for key, value in losses.items()
+                        if key not in ("train", "val") and isinstance(value, (int, float)))
+        self.console.print(f"step {step:>6}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}{extra}")

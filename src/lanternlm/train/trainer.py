@@ -85,20 +85,25 @@ def configure_optimizer(model: torch.nn.Module, config: RunConfig, device: torch
 @torch.no_grad()
 def estimate_loss(model: torch.nn.Module, splits: dict[str, TokenWindows], eval_iters: int, batch_size: int,
                   block_size: int, seed: int, device: torch.device, dtype: torch.dtype) -> dict[str, float]:
-    """Mean loss over `eval_iters` batches per split; the same batches at every evaluation (fixed seed)."""
+    """Mean loss over `eval_iters` batches per split ({"train": ..., "val": ...}), the same batches at every
+    evaluation (fixed seed); a model output's `metrics` (e.g. masked-token accuracy) are averaged alongside
+    as "<split>_<name>"."""
     was_training = model.training
     model.eval()
-    losses = {}
+    results: dict[str, float] = {}
     for name, data in splits.items():
         generator = torch.Generator().manual_seed(seed + EVAL_SEED_OFFSET)
-        total = 0.0
+        totals: dict[str, float] = {}
         for _ in range(eval_iters):
             inputs = data.random_inputs(batch_size, block_size, generator)
             with autocast(device, dtype):
-                total += model(**to_device(inputs, device)).loss.item()
-        losses[name] = total / eval_iters
+                output = model(**to_device(inputs, device))
+            extra = getattr(output, "metrics", None) or {}
+            for key, value in {name: output.loss, **{f"{name}_{k}": v for k, v in extra.items()}}.items():
+                totals[key] = totals.get(key, 0.0) + value.item()
+        results.update({key: total / eval_iters for key, total in totals.items()})
     model.train(was_training)
-    return losses
+    return results
 
 
 def seed_everything(seed: int) -> None:
@@ -167,10 +172,13 @@ class Trainer:
         tc = self.config.train
         losses = estimate_loss(self.model, {"train": self.train_data, "val": self.val_data}, tc.eval_iters,
                                tc.batch_size, self.config.window_size, tc.seed, self.device, self.dtype)
-        record = {"step": self.step, "train_loss_eval": losses["train"], "val_loss": losses["val"]}
+        extra = {(f"{key}_eval" if key.startswith("train_") else key): value for key, value in losses.items()
+                 if key not in ("train", "val")}  # e.g. a masked LM's val_accuracy, train_accuracy_eval
+        record = {"step": self.step, "train_loss_eval": losses["train"], "val_loss": losses["val"], **extra}
         if hasattr(self.val_data, "scores"):  # e.g. a classifier's accuracy, F1 and confusion matrix
-            scores = self.val_data.scores(self.model, self.device, self.dtype)
-            record.update({f"val_{name}": value for name, value in scores.items()})
+            scores = {f"val_{name}": value for name, value in
+                      self.val_data.scores(self.model, self.device, self.dtype).items()}
+            record.update(scores)
             losses.update(scores)
         self.metrics.write(record, durable=True)
         self.evaluated[self.step] = record[self.metric]
@@ -289,6 +297,8 @@ class Trainer:
                               "mfu": flops_per_iter / seconds / peak, "peak_memory_mb": peak_memory_mb(device)}
                     if grad_norm is not None:
                         record["grad_norm"] = grad_norm.item()
+                    for key, value in (getattr(output, "metrics", None) or {}).items():  # of the last micro-batch
+                        record[key] = value.item()
                     if getattr(output, "expert_load", None) is not None:  # MoE: share of tokens per expert
                         record["moe_aux_loss"] = output.aux_loss.item()
                         record["expert_load"] = [round(v, 4) for v in output.expert_load.mean(0).tolist()]

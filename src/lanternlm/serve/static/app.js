@@ -1,5 +1,5 @@
 // Lantern playground: six views over the server's /api and /v1 endpoints (inside.js adds the "look inside"
-// panels). Plain ES modules, no build step.
+// panels, encoder.js the encoder cards of the Embeddings view). Plain ES modules, no build step.
 import { heatmap, lines, scatter, visible } from "./charts.js";
 
 const $ = id => document.getElementById(id);
@@ -86,13 +86,15 @@ function selectTab(tab, focus = true) {
   onShow[tab.id]?.();
 }
 
-tabs.forEach((tab, i) => {
+tabs.forEach(tab => {
   tab.addEventListener("click", () => selectTab(tab));
   tab.addEventListener("keydown", e => {
-    const moves = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: tabs.length - 1 };
+    const shown = tabs.filter(t => !t.hidden);  // an encoder hides the generation tabs
+    const at = shown.indexOf(tab);
+    const moves = { ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: shown.length - 1 };
     if (e.key in moves) {
       e.preventDefault();
-      selectTab(tabs[(moves[e.key] + tabs.length) % tabs.length]);
+      selectTab(shown[(moves[e.key] + shown.length) % shown.length]);
     }
   });
 });
@@ -420,10 +422,18 @@ async function start() {
 
 let modelInfo = {};
 
+const currentModel = () => modelInfo[modelSelect.value];
+
 function describeModel() {
   const m = modelInfo[modelSelect.value];
   $("model-info").textContent = m ? `${m.tokenizer} tokenizer, ${m.vocab_size} tokens · ${m.n_layer} layers × ` +
     `${m.n_head} heads, d=${m.n_embd}, context ${m.block_size} · ${m.parameters.toLocaleString()} parameters` : "";
+  // an encoder (BERT) does not continue text: no tabs that show or use a next-token distribution
+  const generating = ["tab-next", "tab-chat", "tab-temperature", "tab-greedy", "tab-loss"];
+  for (const id of generating) $(id).hidden = m?.generates === false;
+  const current = tabs.find(t => t.getAttribute("aria-selected") === "true");
+  if (current.hidden) selectTab($("tab-embeddings"), false);
+  document.dispatchEvent(new CustomEvent("lantern:model", { detail: m }));
 }
 
 async function loadModels() {
@@ -438,4 +448,4 @@ async function loadModels() {
 
 start();
 
-export { $, api, debounce, onShow, quietly };  // for the "look inside" panels (inside.js)
+export { $, api, currentModel, debounce, onShow, quietly };  // for the "look inside" panels (inside.js) and encoder.js
