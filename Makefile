@@ -23,11 +23,11 @@ $(BIN)/python:
 $(VENV)/.core: $(BIN)/python pyproject.toml
 	@echo "installing $(TORCH_PIN) from $(or $(TORCH_INDEX),pip's configured sources)"
 	$(BIN)/python -m pip install --quiet $(TORCH_PIN) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e ".[serve,translate]"
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.core
-	$(BIN)/python -m pip install --quiet -e ".[dev,serve,minilm]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,serve,translate,minilm]"
 	touch $@
 
 venv: $(VENV)/.core

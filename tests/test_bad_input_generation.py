@@ -16,7 +16,8 @@ from safetensors.torch import load_file, save_file
 from lanternlm.cli import main
 
 GENERATING = [("sample", ["-n", "3"]), ("next", ["ROMEO:"]), ("chat", []), ("eval", []),
-              ("serve", ["--port", "1"]), ("convert", None), ("sample", ["-n", "3", "--num-beams", "2"])]
+              ("serve", ["--port", "1"]), ("convert", None), ("sample", ["-n", "3", "--num-beams", "2"]),
+              ("trace", ["ROMEO:"])]
 
 
 def expect_one_line_error(capsys, argv, contains: str = "") -> str:
@@ -129,6 +130,17 @@ def test_next_options(capsys, tiny_run, options, word):
     expect_one_line_error(capsys, ["next", str(tiny_run), *options], word)
 
 
+TRACE_OPTIONS = [([""], "the text to trace is empty"), (["ROMEO:", "-t", "0"], "temperature"),
+                 (["ROMEO:", "-t", "-1"], "temperature"), (["ROMEO:", "-t", "nan"], "temperature"),
+                 (["ROMEO:", "-t", "inf"], "temperature"), (["ROMEO:", "--top", "0"], "top"),
+                 (["日本"], "not in the vocabulary"), ([], "missing argument")]
+
+
+@pytest.mark.parametrize("options, word", TRACE_OPTIONS)
+def test_trace_options(capsys, tiny_run, options, word):
+    expect_one_line_error(capsys, ["trace", str(tiny_run), *options], word)
+
+
 CHAT_OPTIONS = [(["-t", "nan"], "temperature"), (["-t", "-1"], "temperature"), (["--top-p", "0"], "top_p"),
                 (["-n", "0"], "max_new_tokens"), (["--repetition-penalty", "0"], "repetition_penalty"),
                 (["--seed", "-4"], "seed"), (["--system"], "requires an argument")]
@@ -151,7 +163,7 @@ SERVE_OPTIONS = [(["--port", "0"], "--port"), (["--port", "70000"], "--port"), (
                  (["--timeout", "-1"], "request_timeout"), (["--timeout", "inf"], "request_timeout"),
                  (["--max-tokens", "0"], "max_new_tokens"), (["--max-body", "0"], "max_body_bytes"),
                  (["--host", "nosuch.invalid"], "unknown host"), (["--host", "10.255.255.1"], "cannot listen"),
-                 (["--device", "cuda"], "cuda")]
+                 (["--device", "cuda"], "cuda"), (["--vectors", "no-such.vec"], "vector file not found")]
 
 
 @pytest.mark.parametrize("options, word", SERVE_OPTIONS)

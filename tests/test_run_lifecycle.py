@@ -189,3 +189,17 @@ def test_checkpoint_random_state_is_complete(finished):
     assert {"python", "numpy", "torch", "data"} <= state["rng"].keys()
     assert ("cuda" in state["rng"]) == torch.cuda.is_available()
     assert "val_loss" not in state["extra"]  # evaluations live in metrics.jsonl, written after them
+
+
+def test_weights_left_behind_by_a_kill_are_brought_up_to_date(finished, tmp_path, capsys, one_thread):
+    """Killed while writing the run's weights after the last checkpoint: model.safetensors still holds older
+    weights (found by the kill-anywhere test). Resuming, even a finished run, writes the checkpoint's."""
+    run = copy_of(finished, tmp_path)
+    final = (run / "model.safetensors").read_bytes()
+    older = tmp_path / "older"
+    train(tiny_config("max_iters=6"), older, quiet=True)
+    shutil.copy(older / "model.safetensors", run / "model.safetensors")
+    assert (run / "model.safetensors").read_bytes() != final
+    assert main(["train", "--out", str(run), "--resume", "-q"]) == 0
+    assert "already trained to 12 steps" in capsys.readouterr().out
+    assert (run / "model.safetensors").read_bytes() == final

@@ -21,7 +21,7 @@ from .io import read_toml
 class ModelConfig:
     """Shape of the network (the seeds' hyper-parameter table)."""
 
-    family: str = "gpt"  # gpt: decoder-only transformer | bert: encoder-only (bidirectional, masked LM)
+    family: str = "gpt"  # gpt: decoder-only transformer | bert: encoder-only (bidirectional, masked LM) | mlp, rnn
     vocab_size: int = 0  # 0: taken from the tokenizer
     block_size: int = 256  # context length / max positions
     n_layer: int = 6
@@ -44,12 +44,16 @@ class ModelConfig:
     n_expert: int = 0  # mixture-of-experts feed-forward with this many experts; 0 = one dense feed-forward
     n_expert_active: int = 2  # top-k: experts each token is routed to
     moe_aux_loss_coef: float = 0.01  # weight of the load-balancing loss added to the training loss
+    quantization: str = "none"  # none | int8: Linear weights stored as int8 rows + float scales (inference only)
     # the bert family only
     type_vocab_size: int = 0  # segment (token-type) embeddings: 2 for sentence pairs (BERT), 0 = none
     mlm_head: bool = True  # masked-LM head: Linear d->d, activation, norm, decoder tied to the token embedding
     pooler: bool = False  # BERT's pooler tanh(W·h_[CLS] + b), the next-sentence head's input (kept on import)
     pooling: str = "mean"  # sentence vector: mean over non-padding positions | cls (the [CLS] position)
     normalize_embeddings: bool = False  # L2-normalise sentence vectors (then cosine similarity = dot product)
+    # the models before attention (families mlp and rnn): n_embd, n_layer, d_ff, dropout and bias apply too
+    context_tokens: int = 8  # mlp: how many previous tokens' embeddings are concatenated (Bengio et al. 2003)
+    rnn_cell: str = "gru"  # rnn: gru | lstm
 
     @property
     def ff_dim(self) -> int:
@@ -76,11 +80,16 @@ class ModelConfig:
                 raise LanternError(f"model.{name} must be positive, got {getattr(self, name)}")
         if self.vocab_size < 0 or self.d_ff < 0:
             raise LanternError("model.vocab_size and model.d_ff must be >= 0")
-        if self.n_embd % self.n_head:
-            raise LanternError(f"model.n_embd ({self.n_embd}) must be divisible by model.n_head ({self.n_head})")
         for name in ("dropout", "attn_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise LanternError(f"model.{name} must be in [0, 1), got {getattr(self, name)}")
+        _check_choice("model.quantization", self.quantization, ("none", "int8"))
+        if self.family in BEFORE_ATTENTION:  # no heads, positions or norms: the transformer options do not apply
+            if self.context_tokens <= 0:
+                raise LanternError(f"model.context_tokens must be positive, got {self.context_tokens}")
+            return _check_choice("model.rnn_cell", self.rnn_cell, ("gru", "lstm"))
+        if self.n_embd % self.n_head:
+            raise LanternError(f"model.n_embd ({self.n_embd}) must be divisible by model.n_head ({self.n_head})")
         if self.n_kv_head < 0 or self.n_head % self.kv_heads:
             raise LanternError(f"model.n_head ({self.n_head}) must be divisible by model.n_kv_head ({self.n_kv_head})")
         if self.sliding_window < 0 or self.rope_theta <= 0 or self.norm_eps <= 0 or self.moe_aux_loss_coef < 0:
@@ -105,13 +114,14 @@ class ModelConfig:
 
 
 ACTIVATION_NAMES = ("gelu", "gelu_tanh", "relu", "silu", "swiglu")
+BEFORE_ATTENTION = ("mlp", "rnn")  # the families without attention (models/mlp.py, models/rnn.py)
 
 # Largest accepted values: beyond them a run would exhaust any machine's memory (or NumPy's seed range) before
 # it taught anything. The biggest open models stay well inside (Llama 3 405B: 126 layers, 16,384 dims).
 UPPER_LIMITS = {
     "model.vocab_size": 2**22, "model.block_size": 2**20, "model.n_layer": 512, "model.n_head": 1024,
     "model.n_embd": 65_536, "model.d_ff": 262_144, "model.n_kv_head": 1024, "model.sliding_window": 2**20,
-    "model.n_expert": 1024, "model.n_expert_active": 1024,
+    "model.n_expert": 1024, "model.n_expert_active": 1024, "model.context_tokens": 2**16,
     "train.max_iters": 10**9, "train.batch_size": 65_536, "train.grad_accum": 65_536, "train.warmup_iters": 10**9,
     "train.lr_decay_iters": 10**9, "train.eval_interval": 10**9, "train.eval_iters": 10**6,
     "train.checkpoint_interval": 10**9, "train.keep_checkpoints": 1000, "train.log_interval": 10**9,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from .app import app, eval_app
-from .options import DEVICE, SET_OPTION
+from .options import DEVICE, SET_OPTION, WEIGHTS
 
 QUICKSTART_PRESET = "shakespeare-char-cpu"
 
@@ -105,14 +106,16 @@ def eval_command(
     input: Optional[Path] = typer.Option(None, "--input", "-i", metavar="FILE", help="Text file to score (.txt or .gz)."),
     data: Optional[Path] = typer.Option(None, "--data", help="Score the validation split of a `lantern prepare`d directory; for a classifier run, a JSONL file of labelled examples."),
     stride: int = typer.Option(0, help="Sliding-window step in tokens; smaller gives each token more context. 0 = block_size (no overlap)."),
+    tokens: bool = typer.Option(False, "--tokens", help="Also print every scored token with p and -log p (coloured) and the running mean."),
     device: Optional[str] = DEVICE,
+    dtype: Optional[str] = WEIGHTS,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Score held-out text: mean loss (nats/token), perplexity = exp(loss), and bits per byte.
 
     Default: the run's own validation split. Bits per byte do not depend on the tokenizer, so character
-    and BPE models compare on the same text. A classifier run (`lantern finetune classify`) reports accuracy,
-    macro-F1 and the confusion matrix instead.
+    and BPE models compare on the same text. --tokens shows the loss of each token: its mean is the loss.
+    A classifier run (`lantern finetune classify`) reports accuracy, macro-F1 and the confusion matrix instead.
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -127,8 +130,8 @@ def eval_command(
 
     if input and data:
         raise LanternError("give --input or --data, not both")
-    dev = resolve_device(device or "auto")
-    loaded = load_run(run, dev)
+    dev = resolve_device(device or ("cpu" if dtype == "int8" else "auto"))
+    loaded = load_run(run, dev, quantize=dtype)
     if loaded.config.finetune.task == "classify":
         from .finetune import evaluate_classifier
 
@@ -147,11 +150,41 @@ def eval_command(
     progress = Progress(TextColumn("[bold]scoring windows"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                         console=Console(stderr=True), disable=quiet, transient=True)
     task = progress.add_task("eval", total=None)
+    per_token: list[tuple[int, float]] = []
     with progress:
         result = evaluate_windows(loaded.model, scored, block_size, token_byte_lengths(loaded.tokenizer),
                                   stride=stride or None, device=dev,
-                                  on_progress=lambda done, total: progress.update(task, completed=done, total=total))
+                                  on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+                                  on_scored=lambda ids, nll: per_token.extend(zip(ids.tolist(), nll.tolist())))
+    if tokens:
+        print_token_losses(loaded.tokenizer, per_token, int(scored.window(0, 1)[0]))
     typer.echo(f"{source}: {result.summary()}")
+
+
+SURPRISE_COLOURS = ((0.5, "green"), (0.1, "yellow"), (0.01, "dark_orange"), (0.0, "red"))  # p at least -> colour
+
+
+def print_token_losses(tokenizer, per_token: list[tuple[int, float]], first_id: int) -> None:
+    """The text coloured by how surprising each token was, then one row per token: p, -log p and the running
+    mean of -log p, which after the last token is the cross-entropy."""
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(highlight=False, soft_wrap=True)
+    colour = [next(c for floor, c in SURPRISE_COLOURS if math.exp(-nll) >= floor) for _, nll in per_token]
+    text = Text(tokenizer.token_text(first_id), style="dim")  # context only: nothing predicts the first token
+    for (token_id, _), style in zip(per_token, colour):
+        text.append(tokenizer.token_text(token_id), style=style)
+    console.print(text)
+    console.print(f"\n{'#':>6}  {'token':<14}{'p':>8}  {'-log p':>8}  {'running mean':>12}"
+                  "   (the first token is context only)")
+    total = 0.0
+    for n, ((token_id, nll), style) in enumerate(zip(per_token, colour), 1):
+        total += nll
+        row = Text(f"{n:>6}  ")
+        row.append(f"{tokenizer.token_text(token_id)!r:<14}", style=style)
+        row.append(f"{math.exp(-nll):>8.4f}  {nll:>8.4f}  {total / n:>12.4f}")
+        console.print(row)
 
 
 @app.command("plot")

@@ -2,11 +2,15 @@
 
 from ..config import ModelConfig
 from ..errors import LanternError
-from .base import IGNORE_INDEX, LanguageModel
+from ..nn.quantized import quantize_linears
+from .base import IGNORE_INDEX, LanguageModel, TracePoint
 from .encoder import BERT, EncoderOutput
 from .gpt import GPT, LMOutput
+from .mlp import FixedContextMLP
+from .rnn import RecurrentLM
 
-FAMILIES = {"gpt": GPT, "bert": BERT}  # model.family: decoder-only GPT, encoder-only BERT
+# model.family: decoder-only GPT, encoder-only BERT; before attention: Bengio's fixed-context MLP, a GRU/LSTM
+FAMILIES = {"gpt": GPT, "bert": BERT, "mlp": FixedContextMLP, "rnn": RecurrentLM}
 
 
 def build_model(config: ModelConfig) -> LanguageModel:
@@ -15,7 +19,11 @@ def build_model(config: ModelConfig) -> LanguageModel:
         raise LanternError("model.vocab_size must be set (it comes from the tokenizer)")
     if config.family not in FAMILIES:
         raise LanternError(f"unknown model family {config.family!r}; available: {', '.join(FAMILIES)}")
-    return FAMILIES[config.family](config)
+    model = FAMILIES[config.family](config)
+    if config.quantization == "int8":  # an int8 run: the same model with Int8Linear layers, filled by its weights
+        quantize_linears(model, from_weights=False)
+    return model
 
 
-__all__ = ["GPT", "LMOutput", "BERT", "EncoderOutput", "IGNORE_INDEX", "LanguageModel", "build_model", "FAMILIES"]
+__all__ = ["GPT", "LMOutput", "BERT", "EncoderOutput", "FixedContextMLP", "RecurrentLM", "IGNORE_INDEX",
+           "LanguageModel", "TracePoint", "build_model", "FAMILIES"]

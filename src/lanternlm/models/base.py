@@ -7,21 +7,43 @@ methods below, and every command that uses only this surface works with it:
     device / dtype          where the weights live (the one place that works this out)
     token_embeddings()      the input embedding matrix E, |V| x d (the embedding view and analogies)
     attention_maps(ids)     per layer the (B, heads, T, T) attention pattern (the heat-map view)
-    new_cache(batch_size)   an empty KV cache for incremental decoding (None for a family without one)
+    new_cache(batch_size)   an empty cache for incremental decoding: a KV cache, an RNN's state, or None
     can_generate            whether the engine may decode from it (an encoder only fills in masks)
     hidden_states(ids)      the last layer's vectors (B, T, d), what a task head reads (finetune/)
     num_parameters()        distinct parameters (a tied matrix counted once)
+    trace_points()          the stages of its pipeline, in order, for `inspect/trace.py` to watch
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from ..config import ModelConfig
 from ..nn.kv_cache import KVCache
 
 IGNORE_INDEX = -1  # a target position with this id carries no loss (a prompt token, an unmasked MLM position)
+
+
+def next_token_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy −log p(target) over the positions whose target is not IGNORE_INDEX."""
+    return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1), ignore_index=IGNORE_INDEX)
+
+
+@dataclass
+class TracePoint:
+    """One stage of a model's pipeline that the tracer records the output of (a forward hook on `module`).
+
+    kind: "token_embedding" (E[ids]); "embedding" (added to it: positions, segments); "layer" (a block: its
+    output is the residual stream, its attention and activation modules are looked into); "norm"; "step"
+    (anything else worth showing, e.g. the concatenated context of a fixed-window model)."""
+
+    name: str
+    module: nn.Module
+    kind: str
 
 
 class LanguageModel(nn.Module):
@@ -51,8 +73,13 @@ class LanguageModel(nn.Module):
         raise NotImplementedError
 
     def new_cache(self, batch_size: int, max_len: int | None = None) -> KVCache | None:
-        """An empty KV cache for `batch_size` sequences of up to max_len (default block_size) positions."""
+        """An empty cache for `batch_size` sequences of up to max_len (default block_size) positions; it needs
+        `reorder(index)` (beam search). None: the decoder runs the window again each step."""
         return None
+
+    def trace_points(self) -> list[TracePoint]:
+        """The pipeline from token ids to the last hidden state, in order (the logits are `forward`'s)."""
+        raise NotImplementedError
 
     def num_parameters(self) -> int:
         """Distinct parameters (a tied LM head is counted once)."""

@@ -9,7 +9,6 @@ unpickling).
 from __future__ import annotations
 
 import random
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import numpy as np
 import torch
 
 from ..errors import LanternError
-from ..io import atomic_directory, read_json, write_json_atomic
+from ..io import atomic_directory, read_json, remove_tree, write_json_atomic
 from ..runs import load_weights, save_weights
 
 PREFIX = "step-"
@@ -67,7 +66,7 @@ def save_checkpoint(folder: Path, step: int, model: torch.nn.Module, optimizer: 
     best = best_checkpoint(folder)
     for old in list_checkpoints(folder)[:-keep]:
         if old != best:
-            shutil.rmtree(old)
+            remove_tree(old)  # renamed first: a kill midway never leaves half a checkpoint under its name
     return target
 
 

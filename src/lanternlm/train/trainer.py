@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import random
 import time
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ from .checkpoint import (best_checkpoint, checkpoint_path, checkpoint_step, list
                          mark_best, save_checkpoint)
 from .distributed import DistContext, distributed_device, init_distributed, shutdown_distributed
 from .flops import compile_or_eager, device_memory_bytes, peak_flops, peak_memory_mb
-from .metrics import MetricsLog, read_metrics, run_summary
+from .metrics import MetricsLog, is_number, read_metrics, run_summary
 from .plot import plot_runs
 from .progress import TrainingProgress
 from .schedule import learning_rate_at
@@ -145,9 +146,11 @@ class Trainer:
             if "grad_scaler" in state["extra"]:
                 self.scaler.load_state_dict(state["extra"]["grad_scaler"])
         if self.dist.is_main:
+            if checkpoints:  # a kill between a checkpoint and the run's weights left older weights there
+                save_weights(self.model, self.paths.weights)
             self.metrics.truncate_after(self.step)
             self.evaluated = {r["step"]: r[self.metric] for r in read_metrics(self.paths.metrics)
-                              if self.metric in r}
+                              if is_number(r.get(self.metric))}
             scored = {step: self.sign * value for step, value in self.evaluated.items() if step > 0}
             if scored:
                 best = min(scored, key=scored.get)
@@ -301,7 +304,7 @@ class Trainer:
             median = steady[len(steady) // 2]  # the steady state of this session
             self.metrics.write({"step": self.step, "summary": {"ms_per_iter": 1000 * median,
                                                                "tokens_per_sec": tokens_per_iter / median}})
-        if self.dist.is_main and (iter_times or not self.paths.plot.is_file()):
+        if self.dist.is_main:  # also on a re-run: a kill may have cut off the last one
             plot_runs({self.paths.root.name: self.paths.metrics}, self.paths.plot)
         return self.result(len(iter_times))
 
@@ -362,7 +365,10 @@ def _check_arguments(config: RunConfig, paths: RunPaths, resume: bool, overwrite
         raise ValueError("init_from= starts a new run; a resumed run keeps the start it was given")
     if paths.root.exists() and not paths.root.is_dir():
         raise LanternError(f"{paths.root} is a file; give a folder for the run")
-    check_writable(paths.root, folder=True)
+    if not paths.root.is_dir():
+        check_writable(paths.root, folder=True)
+    elif not os.access(paths.root, os.W_OK | os.X_OK):
+        raise LanternError(f"cannot write in {paths.root} (permission denied)")
     state = describe_run(paths)
     if resume and state is None:
         raise RunNotFoundError(f"{paths.root} holds no run to resume (no config.toml); call train() without "
@@ -398,6 +404,9 @@ def train(config: RunConfig, out: str | Path, resume: bool = False, overwrite: b
     if start is not None and not resume:
         config.model = load_run_config(start.root).model
         tokenizer = load_tokenizer(start.tokenizer)
+    if config.model.quantization != "none":
+        raise LanternError(f"{start.root if start else paths.root} has {config.model.quantization} weights, which are "
+                           "for inference only; train from the float run it was quantized from")
     tokenizer, train_data, val_data = _load_data(config, tokenizer)
     if config.model.vocab_size not in (0, tokenizer.vocab_size):
         raise LanternError(f"model.vocab_size {config.model.vocab_size} does not match the tokenizer "
