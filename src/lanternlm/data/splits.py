@@ -3,7 +3,8 @@
 Three sources, in this order: a `lantern prepare`d token directory (`data.data_dir`, memory-mapped); a
 separate validation file (`data.val_input`); else the last `data.val_fraction` of the training text. The
 trainer and `lantern eval` both ask here, so a run is always scored on the split it held out. A
-classification run (finetune.task = classify) reads labelled JSONL examples instead (`data/labelled.py`).
+classification run (finetune.task = classify) reads labelled JSONL examples instead (`data/labelled.py`), a
+chat or preference run conversations or preference pairs (`data/chat.py`).
 `training_sampler` picks the order the trainer visits the training examples in.
 """
 
@@ -17,6 +18,7 @@ from ..config import RunConfig
 from ..errors import LanternError
 from ..io import read_text
 from ..tokenizers import CharTokenizer, Tokenizer, load_tokenizer
+from .chat import ChatExamples, PreferencePairs, dialogue_splits
 from .labelled import LabelledExamples, ShuffledExamples, labelled_splits
 from .text import TokenWindows, read_corpus, split_ids
 from .tokenfile import load_prepared
@@ -44,6 +46,8 @@ def load_splits(config: RunConfig, tokenizer: Tokenizer | None = None) -> tuple[
     """Tokenizer and train/validation windows of a run (the tokenizer is built or loaded when not given)."""
     if config.finetune.task == "classify":
         return (tokenizer, *labelled_splits(config, tokenizer))
+    if config.finetune.task in ("chat", "dpo"):
+        return (tokenizer, *dialogue_splits(config, tokenizer))
     if config.data.data_dir:
         tokenizer, train_data, val_data = prepared_splits(config.data.data_dir, tokenizer)
     else:
@@ -72,6 +76,6 @@ def training_sampler(config: RunConfig, data: TokenWindows | LabelledExamples,
                      generator: torch.Generator) -> WindowSampler | ShuffledExamples:
     """The order of the training examples: `data.window_sampling` windows of a token stream, or labelled
     examples in shuffled epochs (seeded by train.seed)."""
-    if isinstance(data, LabelledExamples):
+    if isinstance(data, (LabelledExamples, ChatExamples, PreferencePairs)):
         return ShuffledExamples(data, config.train.seed)
     return window_sampler(config.data.window_sampling, data, config.window_size, config.train.seed, generator)
