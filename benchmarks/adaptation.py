@@ -31,19 +31,22 @@ import torch  # noqa: E402
 
 from lanternlm.data.labelled import LabelledExamples, read_examples  # noqa: E402
 from lanternlm.finetune import classify_config, finetune  # noqa: E402
+from lanternlm.io import atomic_path, write_text_atomic  # noqa: E402
 from lanternlm.finetune.fewshot import evaluate_fewshot, load_template  # noqa: E402
 from lanternlm.models.adapted import adapt_model, trainable_parameters  # noqa: E402
 from lanternlm.runs import RunPaths, load_run  # noqa: E402
 from lanternlm.train.metrics import read_metrics  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "sentiment" / "rt_polarity_train.jsonl"
-METHODS = ("prompt", "head", "lora", "full")
-# per base: (epochs, learning rate) of each method, and the LoRA shape (< 2 % of the parameters trainable)
+METHODS = ("head", "full", "lora", "prompt")  # the cheapest and the quality goal's rows first
+# per base: (epochs, learning rate) of each method, and the LoRA shape (< 2 % of the parameters trainable).
+# Budgets fit a shared, loaded 2-core CPU (one epoch is 192 steps of 32): a quarter of an epoch for the GPT,
+# 25 steps (800 examples) for MiniLM, whose validation share shrinks to 3 % (scoring costs as much as training).
 PLANS = {
-    "gpt": {"prompt": (3, 2e-2), "head": (3, 5e-3), "lora": (3, 2e-3), "full": (3, 3e-4),
-            "lora_args": ["lora_rank=8", "lora_alpha=16", "lora_targets=q,v"]},
-    "minilm": {"prompt": (2, 1e-2), "head": (2, 5e-3), "lora": (2, 1e-3), "full": (1, 8e-5),
-               "lora_args": ["lora_rank=8", "lora_alpha=16", "lora_targets=all"]},
+    "gpt": {"prompt": (0.25, 3e-2), "head": (0.25, 1e-2), "lora": (0.25, 3e-3), "full": (0.25, 5e-4),
+            "lora_args": ["lora_rank=8", "lora_alpha=16", "lora_targets=q,v"], "extra": []},
+    "minilm": {"prompt": (0.13, 3e-2), "head": (0.13, 1e-2), "lora": (0.13, 3e-3), "full": (0.13, 1e-4),
+               "lora_args": ["lora_rank=8", "lora_alpha=16", "lora_targets=all"], "extra": ["val_fraction=0.03"]},
 }
 
 
@@ -53,7 +56,7 @@ def split(out: Path) -> tuple[Path, list, list]:
     cut = int(0.8 * len(examples))
     train, test = [examples[i] for i in order[:cut]], [examples[i] for i in order[cut:]]
     path = out / "rt_train.jsonl"
-    path.write_text("".join(json.dumps({"text": t, "label": label}) + "\n" for t, label in train))
+    write_text_atomic(path, "".join(json.dumps({"text": t, "label": label}) + "\n" for t, label in train))
     return path, train, test
 
 
@@ -86,7 +89,7 @@ def fewshot_rows(name: str, run: Path, train, test) -> list[dict]:
 
 def finetune_row(name: str, run: Path, method: str, data: Path, test, out: Path) -> dict:
     epochs, lr = PLANS[name][method]
-    extra = PLANS[name]["lora_args"] if method == "lora" else []
+    extra = PLANS[name]["extra"] + (PLANS[name]["lora_args"] if method == "lora" else [])
     config = classify_config(run, data, method, epochs=epochs, batch_size=32, learning_rate=lr,
                              overrides=["max_length=64", *extra])
     started = time.perf_counter()
@@ -100,13 +103,17 @@ def finetune_row(name: str, run: Path, method: str, data: Path, test, out: Path)
     return {"base": name, "method": method, "accuracy": scores["accuracy"], "f1": scores["f1"],
             "trainable": result.trainable, "share": 100 * result.trainable / result.total, "bytes": size,
             "seconds": seconds, "tokens_per_sec": speeds[-1] if speeds else None, "steps": result.steps,
-            "best_step": result.best_step, "val_accuracy": result.best.get("val_accuracy")}
+            "best_step": result.best_step, "val_accuracy": result.best.get("val_accuracy"), "test_examples": len(test)}
 
 
-def measure_speed(run: Path, data: Path, steps: int = 8, warmup: int = 2) -> dict[str, float]:
-    """Training tokens/s of full, LoRA and soft-prompt on the same batches, round-robin in this process."""
+def measure_speed(run: Path, data: Path, steps: int = 8, warmup: int = 2, batch_size: int = 32) -> dict[str, float]:
+    """Training tokens/s of full, LoRA and soft-prompt on the same batches, round-robin in this process, on one
+    thread: timed by the CPU time the step used (what the method costs; a loaded machine stretches the wall
+    time, not that) and by the wall clock."""
     from lanternlm.train.trainer import configure_optimizer
 
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     models, optimizers = {}, {}
     for method in ("full", "lora", "prompt"):
         config = classify_config(run, data, method, overrides=PLANS["minilm"]["lora_args"])
@@ -115,22 +122,27 @@ def measure_speed(run: Path, data: Path, steps: int = 8, warmup: int = 2) -> dic
         model = adapt_model(loaded.model, config.finetune).train()
         models[method], optimizers[method] = model, configure_optimizer(model, config, torch.device("cpu"))
     tokenizer = load_run(run).tokenizer
-    batch = LabelledExamples.from_examples(read_examples(data)[:32 * (steps + warmup)], tokenizer, ["0", "1"], 64)
-    times: dict[str, list[float]] = {m: [] for m in models}
+    batch = LabelledExamples.from_examples(read_examples(data)[:batch_size * (steps + warmup)], tokenizer, ["0", "1"],
+                                           64)
+    cpu: dict[str, list[float]] = {m: [] for m in models}
+    wall: dict[str, list[float]] = {m: [] for m in models}
     tokens = {m: [] for m in models}
     for step in range(steps + warmup):
-        inputs = batch.inputs_at(torch.arange(32 * step, 32 * step + 32))
+        inputs = batch.inputs_at(torch.arange(batch_size * step, batch_size * (step + 1)))
         for method, model in models.items():
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.thread_time()
             model(**inputs).loss.backward()
             optimizers[method].step()
             optimizers[method].zero_grad(set_to_none=True)
             if step >= warmup:
-                times[method].append(time.perf_counter() - started)
+                cpu[method].append(time.thread_time() - started_cpu)
+                wall[method].append(time.perf_counter() - started)
                 tokens[method].append(int(inputs["attention_mask"].sum()))
-    return {m: sum(tokens[m]) / sum(times[m]) for m in models} | {
-        f"{m}_ms_per_step": 1000 * statistics.median(times[m]) for m in models} | {
-        f"{m}_trainable": trainable_parameters(models[m]) for m in models}
+    torch.set_num_threads(threads)
+    return {m: sum(tokens[m]) / sum(cpu[m]) for m in models} | {
+        f"{m}_cpu_ms_per_step": 1000 * statistics.median(cpu[m]) for m in models} | {
+        f"{m}_wall_ms_per_step": 1000 * statistics.median(wall[m]) for m in models} | {
+        f"{m}_trainable": trainable_parameters(models[m]) for m in models} | {"batch_size": batch_size, "steps": steps}
 
 
 def chart(rows: list[dict], path: Path) -> None:
@@ -157,13 +169,14 @@ def chart(rows: list[dict], path: Path) -> None:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| base | method | accuracy | trainable parameters | % of model | adapter file | training time | "
-             "train tokens/s |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| base | method | accuracy | test examples | trainable parameters | % of model | adapter file | "
+             "training time | train tokens/s |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         share = "–" if r["share"] is None else f"{r['share']:.2f} %"
         size = "–" if r["bytes"] is None else f"{r['bytes'] / 1024:,.0f} KiB"
         speed = "–" if r["tokens_per_sec"] is None else f"{r['tokens_per_sec']:,.0f}"
-        lines.append(f"| {r['base']} | {r['method']} | {100 * r['accuracy']:.1f} % | {r['trainable']:,} | {share} | "
+        lines.append(f"| {r['base']} | {r['method']} | {100 * r['accuracy']:.1f} % | "
+                     f"{r.get('test_examples', 1706):,} | {r['trainable']:,} | {share} | "
                      f"{size} | {r['seconds']:.0f} s | {speed} |")
     return "\n".join(lines)
 
@@ -174,6 +187,14 @@ def main() -> None:
     parser.add_argument("--minilm", type=Path, required=True, help="MiniLM converted with lantern convert from-hf")
     parser.add_argument("--out", type=Path, default=Path("runs/adaptation"))
     parser.add_argument("--only", default="", help="comma-separated base:method pairs to run (default: all)")
+    parser.add_argument("--bases", default="gpt,minilm", help="which bases to adapt in this process (two "
+                        "processes may share one --out: rows are appended to results.json as they finish)")
+    parser.add_argument("--test-size", type=int, default=0, help="score fine-tuned rows on the first N held-out "
+                        "examples only (0: all 1,706); TF-IDF is then scored on both")
+    parser.add_argument("--speed-steps", type=int, default=8, help="timed steps per method in the speed test")
+    parser.add_argument("--speed-batch", type=int, default=32, help="examples per step in the speed test")
+    parser.add_argument("--no-speed", action="store_true", help="skip the side-by-side speed test (reuse "
+                        "OUT/speed.json if there is one)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.time()
@@ -182,30 +203,48 @@ def main() -> None:
           f"{torch.get_num_threads()} threads, load average {load[0]:.2f}", flush=True)
     data, train, test = split(args.out)
     results_file = args.out / "results.json"
-    rows = json.loads(results_file.read_text()) if results_file.is_file() else []
-    done = {(r["base"], r["method"]) for r in rows}
+
+    def recorded() -> list[dict]:
+        return json.loads(results_file.read_text()) if results_file.is_file() else []
+
+    done = {(r["base"], r["method"]) for r in recorded()}
 
     def add(row: dict) -> None:
-        rows.append(row)
-        results_file.write_text(json.dumps(rows, indent=1))
+        rows = recorded() + [row]  # re-read: another process may have added rows meanwhile
+        with atomic_path(results_file) as tmp:
+            Path(tmp).write_text(json.dumps(rows, indent=1))
         print(f"  {row['base']:7} {row['method']:30} accuracy {100 * row['accuracy']:.1f} %, "
               f"{row['trainable']:,} trainable, {row['seconds']:.0f} s (load {os.getloadavg()[0]:.2f})", flush=True)
 
     if ("—", "TF-IDF + logistic regression") not in done:
         add(tfidf_baseline(train, test))
+    if args.test_size:
+        test_all, test = test, test[:args.test_size]
+        subset = f"TF-IDF + logistic regression (first {len(test)} test)"
+        if ("—", subset) not in done:
+            add(tfidf_baseline(train, test) | {"method": subset, "test_examples": len(test)})
     for name, run in (("gpt", args.gpt), ("minilm", args.minilm)):
+        if name not in args.bases.split(","):
+            continue
         if (name, "0-shot prompt") not in done:
-            for row in fewshot_rows(name, run, train, test):
+            for row in fewshot_rows(name, run, train, test_all if args.test_size else test):
                 add(row)
         for method in METHODS:
             if (name, method) not in done and (not args.only or f"{name}:{method}" in args.only.split(",")):
                 add(finetune_row(name, run, method, data, test, args.out))
     load.append(os.getloadavg()[0])
-    speed = measure_speed(args.minilm, data)
-    print("side-by-side MiniLM training speed (tokens/s): " + ", ".join(
-        f"{m} {speed[m]:,.0f} ({speed[m + '_ms_per_step']:.0f} ms/step, {speed[m + '_trainable']:,} trainable)"
-        for m in ("full", "lora", "prompt")), flush=True)
-    (args.out / "speed.json").write_text(json.dumps(speed, indent=1))
+    speed_file = args.out / "speed.json"
+    if args.no_speed:
+        speed = json.loads(speed_file.read_text()) if speed_file.is_file() else {}
+    else:
+        speed = measure_speed(args.minilm, data, args.speed_steps, min(2, args.speed_steps), args.speed_batch)
+        speed_file.write_text(json.dumps(speed, indent=1))
+    if speed:
+        print("side-by-side MiniLM training speed, one thread (tokens per CPU-second): " + ", ".join(
+            f"{m} {speed[m]:,.0f} ({speed[m + '_cpu_ms_per_step']:.0f} CPU ms/step, "
+            f"{speed[m + '_wall_ms_per_step']:.0f} wall ms/step, {speed[m + '_trainable']:,} trainable)"
+            for m in ("full", "lora", "prompt")), flush=True)
+    rows = list({(r["base"], r["method"]): r for r in recorded()}.values())  # two processes may both add a row
     order = {"—": 0, "gpt": 1, "minilm": 2}
     rows.sort(key=lambda r: (order[r["base"]], r["trainable"]))
     chart(rows, ROOT / "benchmarks" / "adaptation.png")

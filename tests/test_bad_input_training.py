@@ -10,6 +10,7 @@ import shutil
 
 import pytest
 import torch
+from safetensors.torch import save_file
 
 from lanternlm.cli import main
 
@@ -217,6 +218,58 @@ CASES = [
     ("inspect params --preset shakespeare-char-cpu --dtype int4", "--dtype"),
     ("inspect params {latin}", "not valid TOML"),
     ("inspect params {missing}", "not found"),
+    # finetune classify / lm / merge, classify, eval RUN --data FILE.jsonl, eval fewshot
+    ("finetune classify --base {run} --data {nofield} -o {new}", "no field 'label'"),
+    ("finetune classify --base {run} --data {oneclass} -o {new}", "two classes or more"),
+    ("finetune classify --base {run} --data {floatlabel} -o {new}", "integer or a string, got 0.5"),
+    ("finetune classify --base {run} --data {listlabel} -o {new}", "integer or a string, got [1]"),
+    ("finetune classify --base {run} --data {notjsonl} -o {new}", "not JSON"),
+    ("finetune classify --base {run} --data {reviews} -o {new} --text-field body", "no field 'body'"),
+    ("finetune classify --base {run} --data {latin} -o {new}", "not UTF-8"),
+    ("finetune classify --base {run} --data {missing} -o {new}", "not found"),
+    ("finetune classify --base {missing} --data {reviews} -o {new}", "not found"),
+    ("finetune classify --base {folder} --data {reviews} -o {new}", "not a Lantern run"),
+    ("finetune classify --data {reviews} -o {new}", "give --base RUN and --data"),
+    ("finetune classify --base {run} --data {reviews} -o {new} --method lora --lora-rank 0", "must be positive"),
+    ("finetune classify --base {run} --data {reviews} -o {new} --method lora --lora-rank -2", "must be positive"),
+    ("finetune classify --base {run} --data {reviews} -o {new} --method lora --lora-alpha 0", "must be positive"),
+    ("finetune classify --base {run} --data {reviews} -o {new} --method lora --lora-targets q,x", "lora_targets"),
+    ("finetune classify --base {run} --data {reviews} -o {new} --method lora --lora-dropout 1.5", "lora_dropout"),
+    ("finetune classify --base {run} --data {reviews} -o {new} --method loar", "finetune.method must be one of"),
+    ("finetune classify --base {run} --data {reviews} -o {new} --method prompt --prompt-tokens 0", "prompt_tokens"),
+    ("finetune classify --base {run} --data {reviews} -o {new} --method prompt --prompt-tokens 100000", "100000 of them the soft prompt"),
+    ("finetune classify --base {run} --data {reviews} -o {new} --pooling max", "finetune.pooling"),
+    ("finetune classify --base {run} --data {reviews} -o {new} --max-length 100000", "does not fit"),
+    ("finetune classify --base {run} --data {reviews} -o {new} --epochs 0", "--epochs"),
+    ("finetune classify --base {run} --data {reviews} -o {new} --batch-size 0", "--batch-size"),
+    ("finetune classify --base {run} --data {reviews} -o {new} --lr nan", "finite number"),
+    ("finetune classify --base {run} --data {reviews} -o {new} --set lora_rnk=2", "unknown config key"),
+    ("finetune classify --base {run} --data {reviews} --max-length 8 -o {run}", "already holds a run"),
+    ("finetune classify --base {run} --data {reviews} --max-length 8 -o {notes} --overwrite", "not a Lantern run"),
+    ("finetune classify --base {run} --data {reviews} --max-length 8 -o {file}", "is a file"),
+    ("finetune classify -o {missing} --resume", "not found"),
+    ("finetune classify -o {run} --resume --base {run}", "drop --base"),
+    ("finetune lm --base {run} --input {missing} -o {new}", "not found"),
+    ("finetune lm --base {run} --input {txt} -o {new} --method head", "finetune.method"),
+    ("finetune lm --base {run} --input {txt} -o {new} --steps 0", "--steps"),
+    ("finetune lm --base {run} --input {txt} -o {new} --lora-rank 0", "must be positive"),
+    ("finetune lm -o {new}", "give --base RUN and --input"),
+    ("finetune merge {junk} -o {new}", "not an adapter file"),
+    ("finetune merge {foreign} -o {new}", "not a Lantern adapter file"),
+    ("finetune merge {txt} -o {new}", "not an adapter file"),
+    ("finetune merge {missing} -o {new}", "not found"),
+    ("classify {run} good", "not a classifier run"),
+    ("classify {missing} good", "not found"),
+    ("eval {run} --data {reviews}", "not a prepared data directory"),
+    ("eval fewshot {run} --data {reviews} --shots 0,5000", "more than the"),
+    ("eval fewshot {run} --data {reviews} --shots -1", "--shots"),
+    ("eval fewshot {run} --data {reviews} --shots a,b", "--shots"),
+    ("eval fewshot {run} --data {reviews} --limit -3", "--limit"),
+    ("eval fewshot {run} --data {oneclass}", "two classes or more"),
+    ("eval fewshot {run} --data {reviews} --template {missing}", "not found"),
+    ("eval fewshot {run} --data {reviews} --template {badtemplate}", "{text}"),
+    ("eval fewshot {run} --data {reviews} --template {latin}", "not valid TOML"),
+    ("eval fewshot {missing} --data {reviews}", "not found"),
 ]
 
 
@@ -266,6 +319,22 @@ def workspace(tmp_path_factory, tiny_run):
     (files["hf_pickle"] / "pytorch_model.bin").write_bytes(b"PK\x03\x04 pickled")
     files["noweights"].mkdir()
     shutil.copy(files["run"] / "config.toml", files["noweights"])
+    labelled = {"reviews": [{"text": t, "label": n % 2} for n, t in enumerate(["good film", "bad film"] * 10)],
+                "nofield": [{"text": "a", "label": 1}, {"text": "b"}],
+                "oneclass": [{"text": "a", "label": 1}, {"text": "b", "label": 1}],
+                "floatlabel": [{"text": "a", "label": 1}, {"text": "b", "label": 0.5}],
+                "listlabel": [{"text": "a", "label": 1}, {"text": "b", "label": [1]}]}
+    for name, rows in labelled.items():
+        files[name] = root / f"{name}.jsonl"
+        files[name].write_text("".join(json.dumps(row) + "\n" for row in rows))
+    files["notjsonl"] = root / "notjson.jsonl"
+    files["notjsonl"].write_text('{"text": "a", "label": 1}\n{oops\n')
+    files["junk"] = root / "junk.safetensors"
+    files["junk"].write_bytes(b"\x00\x01not a safetensors file at all")
+    files["foreign"] = root / "foreign.safetensors"
+    save_file({"x": torch.zeros(2)}, str(files["foreign"]))
+    files["badtemplate"] = root / "template.toml"
+    files["badtemplate"].write_text('query = "no placeholder"\n')
     files["toml"].write_text("[train]\nmax_iters = 5\n")
     files["badtoml"].write_text("[training]\nmax_iters = 5\n")
     return root, files
@@ -288,5 +357,6 @@ def test_bad_input_is_one_line_exit_2(command, expected, workspace, tmp_path, ca
 
 def test_the_corpus_is_large_enough():
     commands = {" ".join(c.split()[:2]) if c.split()[0] in ("tokenizer", "word2vec", "embed", "demo", "convert",
-                                                            "inspect") else c.split()[0] for c, _ in CASES}
-    assert len(CASES) >= 80 and len(commands) == 22, (len(CASES), sorted(commands))  # every command owned here
+                                                            "inspect", "finetune") else c.split()[0] for c, _ in CASES}
+    commands |= {"eval fewshot" for c, _ in CASES if c.startswith("eval fewshot")}
+    assert len(CASES) >= 80 and len(commands) == 27, (len(CASES), sorted(commands))  # every command owned here

@@ -45,9 +45,12 @@ def test_readme_cli_examples_run(tmp_path, shared_data):
 
 
 def inline_commands() -> list[list[str]]:
-    """`lantern ...` written inside running text (long runs, placeholders such as RUN or DIR)."""
+    """`lantern ...` written inside running text (long runs, placeholders such as RUN or DIR), and the lines of
+    ```sh blocks (runs too long for a test, such as fine-tuning MiniLM on all of rt_polarity)."""
     text = re.sub(r"```.*?```", "", README.read_text(encoding="utf-8"), flags=re.S)
-    return [shlex.split(span)[1:] for span in re.findall(r"`(lantern [^`]+)`", text)]
+    spans = re.findall(r"`(lantern [^`]+)`", text)
+    spans += [line for block in code_blocks("sh") for line in block.splitlines() if line.startswith("lantern ")]
+    return [shlex.split(span, comments=True)[1:] for span in spans]
 
 
 def test_readme_inline_commands_parse():

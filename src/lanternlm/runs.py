@@ -94,10 +94,10 @@ def check_int8_device(device: str | torch.device) -> None:
 
 
 def load_run(root: str | Path, device: str | torch.device = "cpu", quantize: str | None = None) -> LoadedRun:
-    """Config + tokenizer + trained weights, model in eval mode on `device`. A fine-tuning run's model is the
-    base as its finetune section adapts it (`models.adapted.adapt_model`: a Classifier, an AdaptedLM, ...).
-    quantize="int8" turns a float run's Linear weights into int8 at load (see nn/quantized.py); an int8 run
-    (from `lantern quantize`) loads as int8."""
+    """Config + tokenizer + trained weights, model in eval mode on `device`. quantize="int8" turns a float run's
+    Linear weights into int8 at load (see nn/quantized.py); an int8 run (from `lantern quantize`) loads as int8.
+    A fine-tuning run's model is the base as its finetune section adapts it (`models.adapted.adapt_model`: a
+    Classifier, an AdaptedLM, ...)."""
     if quantize not in (None, "float32", "int8"):
         raise LanternError(f"unknown weight type {quantize!r} (float32 or int8)")
     paths = RunPaths(root)

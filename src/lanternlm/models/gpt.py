@@ -85,8 +85,8 @@ class GPT(LanguageModel):
         return x, attentions, routings
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, return_attention: bool = False,
-                kv_cache: KVCache | None = None, start_pos: int | torch.Tensor = 0, last_logits_only: bool = False,
-                prefix: torch.Tensor | None = None) -> LMOutput:
+                kv_cache: KVCache | None = None, start_pos: int | torch.Tensor = 0,
+                last_logits_only: bool = False, prefix: torch.Tensor | None = None) -> LMOutput:
         """idx: (B, T) token ids at positions start_pos..start_pos+T-1 (with `kv_cache`, positions before
         start_pos come from the cache, which this call extends). `last_logits_only`: logits (B, 1, V) for the
         last position only, all generation needs (the LM head is the largest matrix: skip T-1 of its rows).
