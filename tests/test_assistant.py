@@ -180,8 +180,7 @@ def chat_file(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def pairs_file(tmp_path_factory) -> Path:
     rng = random.Random(1)
-    rows = [{"prompt": f"Say {w}", "chosen": w, "rejected": rng.choice(["no", "what"])}
-            for w in rng.choices(["king", "queen", "lord"], k=40)]
+    rows = [{"prompt": f"Say {w}", "chosen": w, "rejected": "no"} for w in rng.choices(["king", "queen", "lord"], k=60)]
     return write_jsonl(tmp_path_factory.mktemp("pairs") / "pairs.jsonl", rows)
 
 
@@ -212,7 +211,8 @@ def test_chat_full_then_dpo_lora_reports_margins_and_accuracy(tiny_run, chat_fil
 
     assert main(chat_args(tiny_run, chat_file, tmp_path / "sft", "--method", "full")) == 0
     assert main(["finetune", "dpo", "--base", str(tmp_path / "sft"), "--data", str(pairs_file), "--out",
-                 str(tmp_path / "dpo"), "--batch-size", "8", "--epochs", "2", "--lr", "1e-2", "-q"]) == 0
+                 str(tmp_path / "dpo"), "--batch-size", "8", "--epochs", "4", "--lr", "2e-2", "--set", "eval_interval=7",
+                 "-q"]) == 0
     assert "reward_margin" in capsys.readouterr().out
     evaluations = [r for r in read_metrics(tmp_path / "dpo" / "metrics.jsonl") if "val_loss" in r]
     assert evaluations[0]["val_loss"] == pytest.approx(math.log(2), abs=1e-5)  # step 0: π = π_ref
