@@ -82,7 +82,7 @@ def fewshot_rows(name: str, run: Path, train, test) -> list[dict]:
     for result in evaluate_fewshot(loaded.model, loaded.tokenizer, ["0", "1"], train, test, [0, 4],
                                    load_template("sentiment")):
         rows.append({"base": name, "method": f"{result.shots}-shot prompt", "accuracy": result.accuracy,
-                     "trainable": 0, "share": 0.0, "bytes": 0, "seconds": 0.0, "tokens_per_sec": None,
+                     "trainable": 0, "share": 0.0, "bytes": None, "seconds": 0.0, "tokens_per_sec": None,
                      "truncated": result.truncated})
     return rows
 
@@ -152,7 +152,11 @@ def chart(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(10, 5))
-    labels = [f"{r['base']}\n{r['method']}" for r in rows]
+    def short(row: dict) -> str:
+        method = row["method"].replace("TF-IDF + logistic regression", "TF-IDF + LR").replace(" prompt", "")
+        return f"{row['base']}\n{method.replace(' (first ', chr(10) + '(first ')}".lstrip("—\n")
+
+    labels = [short(r) for r in rows]
     colors = {"gpt": "tab:blue", "minilm": "tab:orange", "—": "tab:gray"}
     bars = ax.bar(range(len(rows)), [100 * r["accuracy"] for r in rows], color=[colors[r["base"]] for r in rows])
     for bar, row in zip(bars, rows):

