@@ -148,3 +148,44 @@ def test_serve_with_a_bad_adapter_is_one_line(tiny_run, tmp_path, capsys):
     make_adapter(tiny_run, good, 3)
     err = one_line_error(capsys, ["serve", str(tiny_run), "--adapter", f"j={good}", "--adapter", f"j={good}"])
     assert "two adapters" in err
+
+
+def make_classifier_adapter(run, path) -> None:
+    """A LoRA classifier adapter (random head and B) on `run`."""
+    from lanternlm.models.adapted import Classifier
+
+    loaded = load_run(run)
+    attach_lora(loaded.model, ADAPTER, rank=4, alpha=8.0, targets=("q", "v"))
+    view = Classifier(loaded.model, 2, "last", None, (ADAPTER,))
+    generator = torch.Generator().manual_seed(9)
+    with torch.no_grad():
+        for name, p in view.named_parameters():
+            if ".adapters." in name or name.startswith("head."):
+                p.copy_(torch.randn(p.shape, generator=generator) * 0.5)
+    finetune = FinetuneConfig(task="classify", method="lora", lora_rank=4, lora_alpha=8.0, labels=["neg", "pos"],
+                              max_length=24, base_id=weights_fingerprint(loaded.model))
+    save_adapter(view, finetune, path, str(run))
+
+
+def test_classifier_adapter_answers_on_v1_classify(tiny_run, adapters, tmp_path):
+    from lanternlm.data.labelled import LabelledExamples
+
+    path = tmp_path / "sentiment.safetensors"
+    make_classifier_adapter(tiny_run, path)
+    models = load_models([tiny_run], torch.device("cpu"))
+    classifiers = attach_adapters(models, {"x": adapters["x"], "mood": path})
+    texts = ["a fine and noble king", "O, woe is me"]
+    view = load_adapter(load_run(tiny_run).model, path, "solo")
+    loaded = load_run(tiny_run)
+    expected = LabelledExamples.from_examples([(t, "neg") for t in texts], loaded.tokenizer, ["neg", "pos"],
+                                              24).predict(view, torch.device("cpu"))
+    with TestClient(create_app(models, ServeLimits(), runs_dir=tiny_run.parent, classifiers=classifiers)) as c:
+        body = c.post("/v1/classify", json={"model": f"{tiny_run.name}:mood", "input": texts}).json()
+        for row, probs in zip(body["data"], expected.tolist()):
+            assert [row["scores"]["neg"], row["scores"]["pos"]] == pytest.approx(probs, abs=1e-5)
+            assert row["label"] == ["neg", "pos"][int(probs[1] > probs[0])]
+        assert c.post("/v1/classify", json={"model": "nope", "input": "hi"}).status_code == 404
+        assert c.post("/v1/classify", json={"model": f"{tiny_run.name}:mood", "input": []}).status_code == 400
+        assert c.post("/v1/classify", json={"model": f"{tiny_run.name}:mood", "input": "€€"}).status_code == 400
+        assert c.post("/v1/completions", json={"model": f"{tiny_run.name}:x", "prompt": "KING:",
+                                               "max_tokens": 4}).status_code == 200  # still serving

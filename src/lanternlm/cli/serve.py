@@ -55,12 +55,13 @@ def serve_command(
     adapters = parse_adapters(adapter)
     sock = listening_socket(host, port)
     models = load_models(runs, resolve_device(device or ("cpu" if dtype == "int8" else "auto")), dtype)
-    attach_adapters(models, adapters)
+    classifiers = attach_adapters(models, adapters)
     word_vectors = None
     if vectors is not None:
         from ..classic.vectors import WordVectors
 
         word_vectors = WordVectors.load(vectors)
-    application = create_app(models, limits, api_key, runs_dir or runs[0].resolve().parent, word_vectors)
-    typer.echo(f"serving {', '.join(models)} on http://{host}:{port}/ (playground) and http://{host}:{port}/v1")
+    application = create_app(models, limits, api_key, runs_dir or runs[0].resolve().parent, word_vectors,
+                             classifiers)
+    typer.echo(f"serving {', '.join([*models, *classifiers])} on http://{host}:{port}/ (playground) and http://{host}:{port}/v1")
     serve(application, sock)
