@@ -15,6 +15,8 @@ model worker interleaves them token by token.
     .venv/bin/python benchmarks/serve_load.py                 # trains a small model (baby GPT shape) first
     .venv/bin/python benchmarks/serve_load.py --run runs/x    # or serve an existing run
     .venv/bin/python benchmarks/serve_load.py --threads 1     # the server on one PyTorch thread
+    .venv/bin/python benchmarks/serve_load.py --run BASE --adapter a=A.safetensors --adapter b=B.safetensors
+                                    # one base, many adapters: client c asks for adapter c mod N (BASE:NAME)
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ async def one_request(http: httpx.AsyncClient, model: str, i: int, max_tokens: i
     return time.perf_counter() - started, first, tokens
 
 
-async def load(url: str, model: str, clients: int, requests: int, rounds: int, max_tokens: int) -> dict:
+async def load(url: str, models: list[str], clients: int, requests: int, rounds: int, max_tokens: int) -> dict:
     latencies, ttfts, rss = [], [], []
     tokens = errors = 0
     per_round = requests // rounds
@@ -92,7 +94,8 @@ async def load(url: str, model: str, clients: int, requests: int, rounds: int, m
             nonlocal tokens, errors
             for k in range(per_round):
                 try:
-                    latency, ttft, n = await one_request(http, model, c * requests + r * per_round + k, max_tokens)
+                    latency, ttft, n = await one_request(http, models[c % len(models)], c * requests + r * per_round + k,
+                                                         max_tokens)
                 except Exception as exc:  # counted, and the first few shown: the run must have none
                     errors += 1
                     if errors <= 3:
@@ -123,17 +126,21 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--threads", type=int, help="the server's PyTorch threads (lantern serve --threads)")
+    parser.add_argument("--adapter", action="append", default=[], metavar="NAME=PATH",
+                        help="serve this adapter on the run too; the clients spread over the adapters (not the base)")
     args = parser.parse_args()
     threads = ["--threads", str(args.threads)] if args.threads else []
     with tempfile.TemporaryDirectory() as tmp:
         run = args.run or small_run(Path(tmp) / "small")
+        adapters = [a for spec in args.adapter for a in ("--adapter", spec)]
         results = {}
         for mode, flags in (("one at a time", ["--no-batching"]), ("batching", [])):
-            with running_server(str(run), *threads, *flags) as url:
-                model = httpx.get(url + "/v1/models").json()["data"][0]["id"]
+            with running_server(str(run), *adapters, *threads, *flags) as url:
+                ids = [m["id"] for m in httpx.get(url + "/v1/models").json()["data"]]
+                models = ids[1:] if args.adapter else ids[:1]
                 print(f"{mode}: {args.clients} clients x {args.requests} requests, max_tokens {args.max_tokens}, "
-                      f"model {model}")
-                result = results[mode] = asyncio.run(load(url, model, args.clients, args.requests, args.rounds,
+                      f"models {models}")
+                result = results[mode] = asyncio.run(load(url, models, args.clients, args.requests, args.rounds,
                                                           args.max_tokens))
             print(json.dumps({k: (round(v, 2) if isinstance(v, float) else v) for k, v in result.items()},
                              default=str))

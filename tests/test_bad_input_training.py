@@ -279,6 +279,24 @@ CASES = [
     ("eval fewshot {run} --data {reviews} --template {badtemplate}", "{text}"),
     ("eval fewshot {run} --data {reviews} --template {latin}", "not valid TOML"),
     ("eval fewshot {missing} --data {reviews}", "not found"),
+    # finetune chat / dpo, data chat / preferences
+    ("finetune chat --base {run} --data {reviews} -o {new}", "'messages' must be"),
+    ("finetune chat --base {run} --data {notjsonl} -o {new}", "line 1:"),
+    ("finetune chat --base {run} --data {latin} -o {new}", "not UTF-8"),
+    ("finetune chat --base {run} --data {missing} -o {new}", "not found"),
+    ("finetune chat --base {missing} --data {reviews} -o {new}", "not found"),
+    ("finetune chat --data {reviews} -o {new}", "give --base RUN and --data"),
+    ("finetune chat --base {run} --data {reviews} -o {new} --method head", "needs a task head"),
+    ("finetune chat --base {run} --data {reviews} -o {new} --epochs 0", "--epochs"),
+    ("finetune chat -o {run} --resume --base {run}", "drop --base"),
+    ("finetune dpo --base {run} --data {reviews} -o {new}", "'prompt' must be"),
+    ("finetune dpo --base {run} --data {reviews} -o {new} --beta -1", "dpo_beta"),
+    ("finetune dpo --base {run} --data {reviews} -o {new} --lora-rank 0", "must be positive"),
+    ("data chat -o {new}", "at least one source"),
+    ("data chat -o {new} --translation {missing}", "not found"),
+    ("data chat -o {new} --sentiment {txt}", "0 or 1"),
+    ("data preferences -o {new} --translation {reviews}", "english<TAB>french"),
+    ("data chat -o {new} --stories {txt} --per-task 0", "--per-task"),
 ]
 
 
@@ -383,6 +401,7 @@ def test_bad_input_is_one_line_exit_2(command, expected, workspace, tmp_path, ca
 
 def test_the_corpus_is_large_enough():
     commands = {" ".join(c.split()[:2]) if c.split()[0] in ("tokenizer", "word2vec", "embed", "demo", "convert",
-                                                            "inspect", "finetune") else c.split()[0] for c, _ in CASES}
+                                                            "inspect", "finetune", "data") else c.split()[0]
+                for c, _ in CASES}
     commands |= {"eval fewshot" for c, _ in CASES if c.startswith("eval fewshot")}
-    assert len(CASES) >= 80 and len(commands) == 27, (len(CASES), sorted(commands))  # every command owned here
+    assert len(CASES) >= 80 and len(commands) == 31, (len(CASES), sorted(commands))  # every command owned here

@@ -240,6 +240,7 @@ class FinetuneConfig:
     """Adapting a pretrained run (train.init_from) to a task: what is trained, and the adapter's shape."""
 
     task: str = ""  # "" (not a fine-tuning run) | lm (next-token on new text) | classify (labelled JSONL examples)
+    # | chat (conversations, loss on the assistant's tokens) | dpo (preference pairs, direct preference optimization)
     method: str = "full"  # full: every weight | head: the task head only | lora: low-rank adapters | prompt: soft prompt
     base_id: str = ""  # fingerprint of the base weights: an adapter loads only onto the base it was trained on
     text_field: str = "text"  # classify: the JSONL field holding the text
@@ -253,10 +254,11 @@ class FinetuneConfig:
     lora_targets: list[str] = field(default_factory=lambda: ["q", "v"])  # q k v o ff_in ff_out (or all)
     prompt_tokens: int = 20  # soft prompt: virtual tokens prepended to every input
     prompt_init: str = ""  # soft prompt: text whose token embeddings start the prompt; empty: random vocabulary rows
+    dpo_beta: float = 0.1  # dpo: β, how far the policy may move from the reference (the KL penalty's inverse weight)
 
     def validate(self) -> None:
         _check_fields(self, "finetune")
-        _check_choice("finetune.task", self.task, ("", "lm", "classify"))
+        _check_choice("finetune.task", self.task, ("", "lm", "classify", "chat", "dpo"))
         _check_choice("finetune.method", self.method, FINETUNE_METHODS)
         _check_choice("finetune.pooling", self.pooling, ("auto", "last", "cls", "mean"))
         if self.lora_rank <= 0 or self.lora_alpha <= 0:
@@ -269,8 +271,13 @@ class FinetuneConfig:
         if self.prompt_tokens <= 0 or self.max_length <= 0:
             raise LanternError(f"finetune.prompt_tokens and max_length must be positive, got {self.prompt_tokens} "
                                f"and {self.max_length}")
-        if self.task == "lm" and self.method == "head":
+        if self.task in ("lm", "chat", "dpo") and self.method == "head":
             raise LanternError("finetune.method = head needs a task head (task = classify)")
+        if self.task == "dpo" and self.method != "lora":
+            raise LanternError("preference tuning (dpo) trains a LoRA adapter: its reference model is the base with "
+                               "the adapter off, so no second copy is held (use method = lora)")
+        if not 0 < self.dpo_beta <= 100:
+            raise LanternError(f"finetune.dpo_beta must be in (0, 100], got {self.dpo_beta}")
         if self.task == "classify" and len(self.labels) == 1:
             raise LanternError("a classifier needs at least two labels")
 
@@ -298,7 +305,7 @@ class RunConfig:
         """Tokens in a training window: model.block_size, less the positions a soft prompt takes (next-token
         prompt tuning puts finetune.prompt_tokens vectors before every window)."""
         ft = self.finetune
-        return self.model.block_size - (ft.prompt_tokens if ft.task == "lm" and ft.method == "prompt" else 0)
+        return self.model.block_size - (ft.prompt_tokens if ft.task in ("lm", "chat") and ft.method == "prompt" else 0)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return asdict(self)

@@ -53,6 +53,21 @@ def iter_lines(path: str | os.PathLike, what: str = "input file") -> Iterator[st
         yield from fh
 
 
+def jsonl_objects(path: str | os.PathLike, what: str = "data file") -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, JSON object) of every non-blank line of a JSONL file; a line that is not a JSON object is a
+    one-line error naming it."""
+    for number, line in enumerate(iter_lines(path, what), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise LanternError(f"{path}, line {number}: not JSON ({exc.msg})") from None
+        if not isinstance(record, dict):
+            raise LanternError(f"{path}, line {number}: expected a JSON object, got {type(record).__name__}")
+        yield number, record
+
+
 def read_text(path: str | os.PathLike, what: str = "input file", allow_empty: bool = False) -> str:
     """A whole UTF-8 text file (or .gz); an empty file is an error unless `allow_empty`."""
     path = _existing_file(path, what)

@@ -8,8 +8,8 @@ import typer
 from typer.exceptions import TyperException
 
 from ..errors import LanternError
-from . import (convert, demo, embed, encoder, finetune, generate, inspect, prepare, quantize, serve,  # noqa: F401
-               tokenizer, train, word2vec)  # (register their commands)
+from . import (assistant, convert, demo, embed, encoder, finetune, generate, inspect, prepare, quantize,  # noqa: F401
+               serve, tokenizer, train, word2vec)  # (register their commands)
 from .app import app
 
 

@@ -51,7 +51,7 @@ def _run(config_of, out: Path, resume: bool, overwrite: bool, overrides: list[st
         raise LanternError(f"{exc.root} already holds a run ({exc.state}); use --resume to continue it, "
                            "--overwrite to replace it, or choose another --out") from None
     best = result.best
-    scores = ", ".join(f"{name[4:]} {best[name]:.4f}" for name in ("val_accuracy", "val_f1", "val_loss")
+    scores = ", ".join(f"{name[4:]} {best[name]:.4f}" for name in ("val_accuracy", "val_f1", "val_reward_margin", "val_loss")
                        if name in best)
     share = 100 * result.trainable / max(result.total, 1)
     adapter = f", adapter {result.adapter_bytes:,} bytes" if result.adapter_bytes else ""

@@ -17,6 +17,7 @@ def serve_command(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0 exposes the server to your network)."),
     port: int = typer.Option(8000, "--port", help="TCP port."),
     api_key: Optional[str] = typer.Option(None, "--api-key", envvar="LANTERN_API_KEY", help="Require 'Authorization: Bearer KEY' on /v1 and /api (also read from LANTERN_API_KEY)."),
+    adapter: list[str] = typer.Option([], "--adapter", metavar="NAME=PATH", help="Serve an adapter file (RUN/adapter.safetensors of a LoRA run) on the served run it was trained from, as model BASE:NAME; repeatable. The base weights are held once."),
     runs_dir: Optional[Path] = typer.Option(None, "--runs-dir", help="Directory whose runs the Training tab lists; default: the first run's parent."),
     vectors: Optional[Path] = typer.Option(None, "--vectors", help="A word2vec vector file (.vec text or .bin) for the Embeddings tab's word analogies."),
     max_tokens: int = typer.Option(1024, "--max-tokens", help="Largest max_tokens a request may ask for."),
@@ -40,7 +41,7 @@ def serve_command(
     from ..errors import LanternError
     from ..serve import ServeLimits, create_app, load_models, serve
     from ..serve.app import listening_socket
-    from ..serve.registry import attach_index
+    from ..serve.registry import attach_adapters, attach_index, parse_adapters
 
     if not 0 < port < 65536:
         raise LanternError(f"--port must be in 1..65535, got {port}")
@@ -52,15 +53,18 @@ def serve_command(
         torch.set_num_threads(threads)
     limits = ServeLimits(max_new_tokens=max_tokens, request_timeout=timeout, max_body_bytes=max_body,
                          batching=batching).validate()
+    adapters = parse_adapters(adapter)
     sock = listening_socket(host, port)
     models = load_models(runs, resolve_device(device or ("cpu" if dtype == "int8" else "auto")), dtype)
     if index is not None:
         attach_index(models, index)
+    classifiers = attach_adapters(models, adapters)
     word_vectors = None
     if vectors is not None:
         from ..classic.vectors import WordVectors
 
         word_vectors = WordVectors.load(vectors)
-    application = create_app(models, limits, api_key, runs_dir or runs[0].resolve().parent, word_vectors)
-    typer.echo(f"serving {', '.join(models)} on http://{host}:{port}/ (playground) and http://{host}:{port}/v1")
+    application = create_app(models, limits, api_key, runs_dir or runs[0].resolve().parent, word_vectors,
+                             classifiers)
+    typer.echo(f"serving {', '.join([*models, *classifiers])} on http://{host}:{port}/ (playground) and http://{host}:{port}/v1")
     serve(application, sock)

@@ -11,7 +11,6 @@ matrix (`scores`).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import torch
 
 from ..device import autocast, to_device
 from ..errors import LanternError
-from ..io import iter_lines
+from ..io import jsonl_objects
 
 SPLIT_SEED = 0
 
@@ -29,15 +28,7 @@ def read_examples(path: str | Path, text_field: str = "text", label_field: str =
     """(text, label) of every non-blank line; a line that is not a JSON object, lacks a field, or whose label is
     neither an integer nor a string is a one-line error naming the line."""
     examples = []
-    for number, line in enumerate(iter_lines(path, "data file"), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise LanternError(f"{path}, line {number}: not JSON ({exc.msg})") from None
-        if not isinstance(record, dict):
-            raise LanternError(f"{path}, line {number}: expected a JSON object, got {type(record).__name__}")
+    for number, record in jsonl_objects(path):
         for field in (text_field, label_field):
             if field not in record:
                 raise LanternError(f"{path}, line {number}: no field {field!r} (choose fields with --text-field "

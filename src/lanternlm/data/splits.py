@@ -4,8 +4,9 @@ Three sources, in this order: a `lantern prepare`d token directory (`data.data_d
 separate validation file (`data.val_input`); else the last `data.val_fraction` of the training text. The
 trainer and `lantern eval` both ask here, so a run is always scored on the split it held out. A bert-family
 run learns from the same token stream as masked-LM examples (`data/masked.py`); a classification run
-(finetune.task = classify) reads labelled JSONL examples instead (`data/labelled.py`). `training_sampler`
-picks the order the trainer visits the training examples in.
+(finetune.task = classify) reads labelled JSONL examples instead (`data/labelled.py`), a chat or preference
+run conversations or preference pairs (`data/chat.py`). `training_sampler` picks the order the trainer
+visits the training examples in.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ..config import RunConfig
 from ..errors import LanternError
 from ..io import read_text
 from ..tokenizers import CharTokenizer, Tokenizer, load_tokenizer
+from .chat import ChatExamples, PreferencePairs, dialogue_splits
 from .labelled import LabelledExamples, ShuffledExamples, labelled_splits
 from .masked import MaskedWindows, masked_split
 from .text import TokenWindows, read_corpus, split_ids
@@ -46,6 +48,8 @@ def load_splits(config: RunConfig, tokenizer: Tokenizer | None = None) -> tuple[
     """Tokenizer and train/validation windows of a run (the tokenizer is built or loaded when not given)."""
     if config.finetune.task == "classify":
         return (tokenizer, *labelled_splits(config, tokenizer))
+    if config.finetune.task in ("chat", "dpo"):
+        return (tokenizer, *dialogue_splits(config, tokenizer))
     if config.data.data_dir:
         tokenizer, train_data, val_data = prepared_splits(config.data.data_dir, tokenizer)
     else:
@@ -82,6 +86,6 @@ def training_sampler(config: RunConfig, data: TokenWindows | LabelledExamples,
                      generator: torch.Generator) -> WindowSampler | ShuffledExamples:
     """The order of the training examples: `data.window_sampling` windows of a token stream, or labelled
     examples in shuffled epochs (seeded by train.seed)."""
-    if isinstance(data, LabelledExamples):
+    if isinstance(data, (LabelledExamples, ChatExamples, PreferencePairs)):
         return ShuffledExamples(data, config.train.seed)
     return window_sampler(config.data.window_sampling, data, config.window_size, config.train.seed, generator)

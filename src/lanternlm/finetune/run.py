@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..config import FinetuneConfig, RunConfig, apply_overrides
+from ..data.chat import read_conversations, read_preferences
 from ..data.labelled import label_names, read_examples, split_examples
 from ..errors import LanternError
 from ..io import atomic_directory, atomic_path, check_writable, write_text_atomic
@@ -32,6 +33,7 @@ from .adapters import FILE_NAME, load_adapter, read_adapter, save_adapter
 # soft prompt start from nothing useful and need larger steps (prompt tuning papers use 0.3 with Adafactor).
 CLASSIFY_LR = {"full": 5e-5, "head": 2e-3, "lora": 1e-3, "prompt": 1e-2}
 LM_LR = {"full": 3e-4, "lora": 1e-3, "prompt": 1e-2}
+DPO_LR = 5e-4  # DPO moves a policy away from its own reference: smaller steps than SFT's
 EVALS_PER_EPOCH = 2
 
 
@@ -101,13 +103,44 @@ def lm_config(base: str | Path, inputs: list[str | Path], method: str = "lora", 
     return apply_overrides(config, overrides or []).validate()
 
 
+def _dialogue_config(task: str, base: str | Path, data: str | Path, method: str, epochs: float, batch_size: int,
+                     learning_rate: float, overrides: list[str] | None, **finetune_fields) -> RunConfig:
+    finetune = FinetuneConfig(task=task, method=method, **finetune_fields)
+    finetune.validate()  # before the file is read
+    config = _new_config(base, finetune, [str(data)])
+    examples = (read_conversations if task == "chat" else read_preferences)(data)
+    steps_per_epoch = math.ceil(len(split_examples(examples, config.data.val_fraction)[0]) / batch_size)
+    tc = config.train
+    tc.batch_size, tc.learning_rate = batch_size, learning_rate
+    tc.max_iters = max(1, round(epochs * steps_per_epoch))
+    tc.eval_interval = tc.checkpoint_interval = max(1, min(tc.max_iters, steps_per_epoch // EVALS_PER_EPOCH))
+    tc.warmup_iters, tc.min_lr, tc.eval_iters, tc.log_interval = tc.max_iters // 20, tc.learning_rate / 10, 5, 10
+    return apply_overrides(config, overrides or []).validate()
+
+
+def chat_config(base: str | Path, data: str | Path, method: str = "lora", epochs: float = 2.0, batch_size: int = 16,
+                learning_rate: float | None = None, overrides: list[str] | None = None,
+                **finetune_fields) -> RunConfig:
+    """Supervised chat fine-tuning on a conversations JSONL file: the loss on the assistant's tokens only."""
+    return _dialogue_config("chat", base, data, method, epochs, batch_size,
+                            learning_rate or LM_LR.get(method, LM_LR["full"]), overrides, **finetune_fields)
+
+
+def dpo_config(base: str | Path, data: str | Path, beta: float = 0.1, epochs: float = 1.0, batch_size: int = 8,
+               learning_rate: float | None = None, overrides: list[str] | None = None,
+               **finetune_fields) -> RunConfig:
+    """Preference tuning (DPO) of a LoRA adapter on a preference-pairs JSONL file, the base as reference."""
+    return _dialogue_config("dpo", base, data, "lora", epochs, batch_size, learning_rate or DPO_LR, overrides,
+                            dpo_beta=beta, **finetune_fields)
+
+
 def check_task(config: RunConfig) -> None:
     """What only the base and the task together can say (validated configs otherwise)."""
     ft, mc = config.finetune, config.model
     if not ft.task or not config.train.init_from:
         raise LanternError("a fine-tuning run needs finetune.task and a base run (train.init_from)")
-    if ft.task == "lm" and mc.family != "gpt":
-        raise LanternError(f"next-token fine-tuning needs a decoder (family gpt); the base is a {mc.family} model")
+    if ft.task in ("lm", "chat", "dpo") and mc.family != "gpt":
+        raise LanternError(f"{ft.task} fine-tuning needs a decoder (family gpt); the base is a {mc.family} model")
     prompt = ft.prompt_tokens if ft.method == "prompt" else 0
     room = mc.block_size - prompt
     if ft.task == "classify" and ft.max_length > room:

@@ -124,8 +124,9 @@ class AdaptedLM(LanguageModel):
                 kv_cache=None, start_pos: int = 0, last_logits_only: bool = False):
         """As the base's forward; the soft prompt goes before the first call's tokens (start_pos 0), and later
         calls continue after it in the cache (start_pos + n)."""
-        prefix = self.prompt() if self.prompt is not None and start_pos == 0 else None
-        shift = self.n_prompt if start_pos else 0
+        first = isinstance(start_pos, int) and start_pos == 0  # (a tensor start_pos: rows of a decoding session)
+        prefix = self.prompt() if self.prompt is not None and first else None
+        shift = self.n_prompt if self.prompt is not None and not first else 0
         with active_adapters(*self.lora):
             return self.base(idx, targets, return_attention, kv_cache, start_pos + shift, last_logits_only,
                              prefix=prefix)
@@ -171,7 +172,8 @@ def adapt_model(base: LanguageModel, finetune: FinetuneConfig, prompt_ids: list[
     """The module a fine-tuning run trains (and loads): the base as `finetune.method` adapts it.
 
     full: every weight trains; head: only the task head; lora: the adapter (and the head); prompt: the soft
-    prompt (and the head). The base's own parameters are frozen unless the method is full."""
+    prompt (and the head). The base's own parameters are frozen unless the method is full. A dpo run's model
+    is a PreferenceLM: the adapted policy, and the base (adapter off) as its reference."""
     if not finetune.task:
         return base
     if finetune.method != "full":
@@ -187,6 +189,10 @@ def adapt_model(base: LanguageModel, finetune: FinetuneConfig, prompt_ids: list[
         prompt = SoftPrompt(finetune.prompt_tokens, base.config.n_embd, init).to(base.device)
     if finetune.task == "classify":
         return Classifier(base, len(finetune.labels), finetune.pooling, prompt, lora).to(base.device)
+    if finetune.task == "dpo":
+        from .preference import PreferenceLM  # (it subclasses AdaptedLM, defined above)
+
+        return PreferenceLM(base, lora, finetune.dpo_beta)
     if finetune.method == "full":
         return base
     return AdaptedLM(base, prompt, lora)

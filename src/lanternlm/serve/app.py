@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..errors import LanternError
 
 from ..classic.vectors import WordVectors
-from . import encoder_api, inside_api, openai_api, playground_api
+from . import classify_api, encoder_api, inside_api, openai_api, playground_api
 from .errors import error_response, install_error_handlers
 from .limits import ApiKeyCheck, BodySizeLimit, ServeLimits
 from .registry import ServedModel
@@ -30,7 +30,8 @@ STATIC = Path(__file__).parent / "static"
 
 
 def create_app(models: dict[str, ServedModel], limits: ServeLimits | None = None, api_key: str | None = None,
-               runs_dir: str | Path | None = None, vectors: WordVectors | None = None) -> FastAPI:
+               runs_dir: str | Path | None = None, vectors: WordVectors | None = None,
+               classifiers: dict | None = None) -> FastAPI:
     limits = (limits or ServeLimits()).validate()
     scheduler = Scheduler(limits.max_active, limits.max_waiting, limits.request_timeout)
 
@@ -42,7 +43,8 @@ def create_app(models: dict[str, ServedModel], limits: ServeLimits | None = None
 
     app = FastAPI(title="Lantern", summary="OpenAI-compatible API and playground for Lantern models",
                   lifespan=lifespan)
-    app.state.lantern = ServerState(models, limits, scheduler, Path(runs_dir) if runs_dir else None, api_key, vectors)
+    app.state.lantern = ServerState(models, limits, scheduler, Path(runs_dir) if runs_dir else None, api_key, vectors,
+                                    classifiers=classifiers or {})
     install_error_handlers(app)
 
     @app.exception_handler(Overloaded)
@@ -54,6 +56,7 @@ def create_app(models: dict[str, ServedModel], limits: ServeLimits | None = None
         return error_response(504, str(exc), "timeout")
 
     app.include_router(openai_api.router)
+    app.include_router(classify_api.router)
     app.include_router(playground_api.router)
     app.include_router(encoder_api.router)
     app.include_router(inside_api.router)

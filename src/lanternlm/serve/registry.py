@@ -1,6 +1,13 @@
 """The models a server offers: each run directory becomes a model id (its directory name); a model that
 generates gets an Engine, an encoder a TextEncoder (and the sentence index made with it, if one is served).
-Routes ask the model only what `models/base.py` promises every family answers."""
+Routes ask the model only what `models/base.py` promises every family answers.
+
+Adapters (`--adapter NAME=PATH`) ride on a served base: each becomes the model id "BASE:NAME", a view that
+runs the base's one set of weights with that adapter active (`finetune/adapters.py`), so an adapter costs its
+own few tensors, not a copy of the base. It attaches to the served run whose weights fingerprint it was
+trained on. Each id keeps its own decoding session: requests for the same adapter share forward passes,
+requests for different adapters take turns on the model worker (a forward pass runs one adapter). A classifier
+adapter answers on Lantern's own `/v1/classify` (`serve/classify_api.py`) under the same kind of id."""
 
 from __future__ import annotations
 
@@ -89,6 +96,60 @@ def attach_index(models: dict[str, ServedModel], folder: str | Path) -> str:
     name = (maker or list(encoders))[0]
     models[name].index = index
     return name
+
+
+def parse_adapters(specs: list[str]) -> dict[str, Path]:
+    """{name: path} from NAME=PATH arguments; names are distinct and free of ':' (it separates BASE:NAME), each
+    path an adapter file (its header read before the server loads anything)."""
+    from ..finetune.adapters import read_adapter
+
+    adapters: dict[str, Path] = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        name = name.strip()
+        if not sep or not name or not path.strip() or ":" in name:
+            raise LanternError(f"--adapter takes NAME=PATH (a name without ':'), got {spec!r}")
+        if name in adapters:
+            raise LanternError(f"two adapters are both named {name!r}")
+        adapters[name] = Path(path.strip())
+        read_adapter(adapters[name])
+    return adapters
+
+
+@dataclass
+class ServedClassifier:
+    """A classifier adapter on a served base: labels and the view that scores them (`/v1/classify`)."""
+
+    name: str
+    view: torch.nn.Module  # models.adapted.Classifier sharing the base's weights
+    tokenizer: Tokenizer
+    labels: list[str]
+    max_length: int
+
+
+def attach_adapters(models: dict[str, ServedModel], adapters: dict[str, Path]) -> dict[str, ServedClassifier]:
+    """Add "BASE:NAME" for each generating adapter, onto the served run whose weights it was trained on; return
+    the classifier adapters, which answer on /v1/classify, by the same kind of name."""
+    from ..finetune.adapters import check_base, load_adapter, read_adapter
+    from ..models.adapted import weights_fingerprint
+
+    bases = {weights_fingerprint(served.model): served for served in list(models.values())}
+    classifiers: dict[str, ServedClassifier] = {}
+    for name, path in adapters.items():
+        _, finetune, metadata = read_adapter(path)
+        served = bases.get(finetune.base_id)
+        if served is None:  # the one-line error that names the base it was trained on
+            check_base(next(iter(bases.values())).model, finetune, path, metadata.get("base_run", ""))
+        if served.run.config.model.quantization != "none":
+            raise LanternError(f"{path}: adapters run beside float weights; serve {served.name} without --dtype int8")
+        view = load_adapter(served.model, path, name)
+        if finetune.task == "classify":
+            classifiers[f"{served.name}:{name}"] = ServedClassifier(f"{served.name}:{name}", view, served.tokenizer,
+                                                                    finetune.labels, finetune.max_length)
+            continue
+        run = LoadedRun(served.run.paths, served.run.config, served.tokenizer, view)
+        models[f"{served.name}:{name}"] = ServedModel(f"{served.name}:{name}", run, int(Path(path).stat().st_mtime))
+    return classifiers
 
 
 def pick(models: dict[str, ServedModel], name: str | None) -> ServedModel:

@@ -23,6 +23,7 @@ class ServerState:
     api_key: str | None = None
     vectors: WordVectors | None = None  # word2vec vectors served beside the runs (`--vectors`), for analogies
     sessions: dict[str, DecodingSession] = field(default_factory=dict)  # per model: the continuous batch
+    classifiers: dict = field(default_factory=dict)  # "BASE:NAME" -> registry.ServedClassifier (/v1/classify)
 
     def session_for(self, served: ServedModel) -> DecodingSession | None:
         """The model's decoding session, which requests join to share forward passes (None: batching is off,
