@@ -44,3 +44,8 @@ def autocast(device: torch.device, dtype: torch.dtype):
     if dtype == torch.float32:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    """A batch of model inputs (keyword arguments of the model's forward) moved to `device`."""
+    return {name: tensor.to(device) for name, tensor in batch.items()}

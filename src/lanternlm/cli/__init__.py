@@ -8,7 +8,8 @@ import typer
 from typer.exceptions import TyperException
 
 from ..errors import LanternError
-from . import convert, demo, embed, generate, inspect, prepare, serve, tokenizer, train, word2vec  # noqa: F401  (register their commands)
+from . import (convert, demo, embed, generate, inspect, prepare, serve, tokenizer, train, translate,  # noqa: F401
+               word2vec)  # (importing them registers their commands)
 from .app import app
 
 

@@ -1,20 +1,26 @@
 """Which tokens a run trains on and which it is judged on: the train / validation split of a run's data.
 
-Three sources, in this order: a `lantern prepare`d token directory (`data.data_dir`, memory-mapped); a
-separate validation file (`data.val_input`); else the last `data.val_fraction` of the training text. The
-trainer and `lantern eval` both ask here, so a run is always scored on the split it held out.
+Three sources, in this order: a `lantern prepare`d directory (`data.data_dir`: a memory-mapped token stream,
+or sentence pairs for an encoder–decoder model); a separate validation file (`data.val_input`); else the last
+`data.val_fraction` of the training text. The trainer and `lantern eval` both ask here, so a run is always
+scored on the split it held out. `training_sampler` picks the order the trainer visits the training examples
+in: windows of a token stream, or length-bucketed batches of sentence pairs.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from ..config import RunConfig
 from ..errors import LanternError
 from ..io import read_text
 from ..tokenizers import CharTokenizer, Tokenizer, load_tokenizer
+from .pairs import BucketedPairs, PairSplit, is_pairs_directory, load_pairs
 from .text import TokenWindows, read_corpus, split_ids
 from .tokenfile import load_prepared
+from .windows import WindowSampler, window_sampler
 
 
 def run_tokenizer(config: RunConfig, texts: list[str]) -> Tokenizer:
@@ -25,9 +31,13 @@ def run_tokenizer(config: RunConfig, texts: list[str]) -> Tokenizer:
 
 
 def prepared_splits(data_dir: str | Path, tokenizer: Tokenizer | None = None):
-    """(tokenizer, train, val) of a prepared directory; `tokenizer`, when given, must match its vocabulary."""
-    train_data, val_data, _ = load_prepared(data_dir)
-    data_tokenizer = load_tokenizer(Path(data_dir) / "tokenizer.json")
+    """(tokenizer, train, val) of a prepared directory (token stream or sentence pairs); `tokenizer`, when
+    given, must match its vocabulary."""
+    if is_pairs_directory(data_dir):
+        data_tokenizer, train_data, val_data, _ = load_pairs(data_dir)
+    else:
+        train_data, val_data, _ = load_prepared(data_dir)
+        data_tokenizer = load_tokenizer(Path(data_dir) / "tokenizer.json")
     if tokenizer is not None and tokenizer.vocab_size != data_tokenizer.vocab_size:
         raise LanternError(f"{data_dir} was prepared with a {data_tokenizer.vocab_size}-token tokenizer but the "
                            f"model uses {tokenizer.vocab_size} tokens")
@@ -38,6 +48,11 @@ def load_splits(config: RunConfig, tokenizer: Tokenizer | None = None) -> tuple[
     """Tokenizer and train/validation windows of a run (the tokenizer is built or loaded when not given)."""
     if config.data.data_dir:
         tokenizer, train_data, val_data = prepared_splits(config.data.data_dir, tokenizer)
+        pairs = isinstance(train_data, PairSplit)
+        if pairs != (config.model.family == "seq2seq"):
+            raise LanternError(f"{config.data.data_dir} holds {'sentence pairs' if pairs else 'a token stream'}, "
+                               f"which a {config.model.family} model does not train on (sentence pairs train "
+                               f"model.family = \"seq2seq\"; a token stream the others)")
     else:
         text = read_corpus(config.data.input)
         val_text = read_text(config.data.val_input) if config.data.val_input else None
@@ -58,3 +73,12 @@ def validation_split(config: RunConfig, tokenizer: Tokenizer) -> tuple[str, Toke
         return config.data.val_input, TokenWindows.from_text(tokenizer, read_text(config.data.val_input), "validation")
     return "the run's validation split", split_ids(tokenizer.encode(read_corpus(config.data.input)),
                                                    config.data.val_fraction)[1]
+
+
+def training_sampler(config: RunConfig, data: TokenWindows | PairSplit,
+                     generator: torch.Generator) -> WindowSampler | BucketedPairs:
+    """The order of the training examples: `data.window_sampling` windows of a token stream, or sentence pairs
+    in shuffled epochs of length-bucketed batches of train.batch_size (seeded by train.seed)."""
+    if isinstance(data, PairSplit):
+        return BucketedPairs(data, config.train.batch_size, config.train.seed)
+    return window_sampler(config.data.window_sampling, data, config.model.block_size, config.train.seed, generator)

@@ -52,6 +52,17 @@ class TokenWindows:
     def random_starts(self, n: int, block_size: int, generator: torch.Generator) -> torch.Tensor:
         return torch.randint(len(self) - block_size, (n,), generator=generator)
 
+    def inputs_at(self, starts: torch.Tensor, block_size: int) -> dict[str, torch.Tensor]:
+        """The model's keyword arguments for the windows at `starts`: idx (inputs) and targets."""
+        return dict(zip(("idx", "targets"), self.windows_at(starts, block_size)))
+
+    def random_inputs(self, batch_size: int, block_size: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        return dict(zip(("idx", "targets"), self.batch(batch_size, block_size, generator)))
+
+    def tokens_per_example(self, block_size: int) -> int:
+        """A window feeds block_size tokens (the unit of tokens/s)."""
+        return block_size
+
     def windows_at(self, starts: torch.Tensor, block_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(inputs, targets) for windows of block_size + 1 tokens at the given starts."""
         window = self.ids[starts[:, None] + torch.arange(block_size + 1)]

@@ -100,6 +100,13 @@ class Engine:
         """`config` (or the defaults) with keyword overrides, validated: the entry of every Python call."""
         return replace(config or GenerationConfig(), **overrides).validate()
 
+    def check_continues_text(self) -> None:
+        """An encoder–decoder model writes a target from a source sentence; it does not continue a prompt."""
+        if self.model.is_encoder_decoder:
+            raise LanternError(f"this is an encoder–decoder ({self.model.config.family}) model: it writes a "
+                               "translation of a source sentence, it does not continue a prompt (use `lantern "
+                               "translate RUN TEXT`)")
+
     def encode_prompt(self, prompt: str) -> list[int]:
         if not prompt:
             raise LanternError("the prompt is empty")
@@ -112,13 +119,22 @@ class Engine:
         return () if self.tokenizer.eot_id is None else (self.tokenizer.eot_id,)
 
     # ------------------------------------------------------------------ the one decoding loop
-    @torch.no_grad()
-    def steps(self, rows: list[list[int]], config: GenerationConfig,
-              stats: GenerationStats | None = None) -> Iterator[Step]:
+    def steps(self, rows: list[list[int]], config: GenerationConfig, stats: GenerationStats | None = None,
+              sources: list[list[int]] | None = None) -> Iterator[Step]:
         """Decode every row (prompt ids, any lengths) in lock-step; yield each step's new tokens.
 
+        An encoder–decoder model needs `sources`, one source id list per row (the rows are then target
+        prefixes, e.g. the start token); a decoder-only model takes none. Checked here, before the first step.
         `config` is trusted (validated where it entered). `stats`, when given, is filled in as steps are made."""
-        stats = stats if stats is not None else GenerationStats()
+        if sources is None:
+            self.check_continues_text()
+        if sources is not None and (not self.model.is_encoder_decoder or len(sources) != len(rows)):
+            raise ValueError("sources go with an encoder–decoder model, one per row")
+        return self._steps(rows, config, stats if stats is not None else GenerationStats(), sources)
+
+    @torch.no_grad()
+    def _steps(self, rows: list[list[int]], config: GenerationConfig, stats: GenerationStats,
+               sources: list[list[int]] | None) -> Iterator[Step]:
         stats.prompt_tokens = sum(map(len, rows))
         started = time.perf_counter()
         self.model.eval()
@@ -128,7 +144,7 @@ class Engine:
             chooser = BeamSearch(len(rows), config, stops)
         else:
             chooser = Sampler(rows, config, stops, self.model.config.vocab_size, self.device)
-        logits = decoder.prefill(chooser.decoder_rows(rows))
+        logits = decoder.prefill(chooser.decoder_rows(rows), sources and chooser.decoder_rows(sources))
         while True:
             choice = chooser.choose(logits, decoder.in_prompt)
             stats.record(sum(int((step.ids >= 0).sum()) for step in choice.steps), time.perf_counter() - started)
@@ -139,10 +155,12 @@ class Engine:
                 decoder.reorder(choice.reorder)
             logits = decoder.step(choice.next_ids)
 
-    def stream_rows(self, rows: list[list[int]], config: GenerationConfig) -> Generation[TextStep]:
+    def stream_rows(self, rows: list[list[int]], config: GenerationConfig,
+                    sources: list[list[int]] | None = None) -> Generation[TextStep]:
         """The loop as text: per step, each row's new text and finish reason (what the server streams)."""
         stats = GenerationStats()
-        return Generation(text_steps(self.steps(rows, config, stats), self.tokenizer, len(rows), config), stats)
+        steps = self.steps(rows, config, stats, sources)
+        return Generation(text_steps(steps, self.tokenizer, len(rows), config), stats)
 
     def stream_text(self, prompt_ids: list[int], config: GenerationConfig) -> Generation[str]:
         """Text pieces continuing one prompt given as ids (chat renders its prompt to ids; config trusted)."""
@@ -183,6 +201,7 @@ class Engine:
     @torch.no_grad()
     def next_token_probs(self, ids: list[int], temperature: float) -> torch.Tensor:
         """The same for prompt ids and a temperature already checked (> 0)."""
+        self.check_continues_text()
         window = torch.tensor([ids[-self.block_size:]], device=self.device)
         return softmax(self.model.eval()(window, last_logits_only=True).logits[0, -1], temperature=temperature)
 

@@ -8,6 +8,11 @@
   weights a token is multiplied by (embedding lookups excluded, the head included; with MoE only the k routed
   experts) and 4·L·T·d for the scores Q·Kᵀ and the mix A·V over a context of T (the PaLM convention).
 * KV-cache bytes per token = 2 (K and V) · n_layer · n_kv_head · d_head · bytes per value.
+
+An encoder–decoder (seq2seq) has n_encoder_layer blocks and n_decoder_layer blocks with a cross-attention each
+(the same weights as a self-attention). Every weight matrix multiplies either source tokens (encoder,
+cross-attention K/V) or target tokens (the rest, the head), so per token of a pair with as many source as
+target tokens N is half of all its matmul weights.
 """
 
 from __future__ import annotations
@@ -42,7 +47,9 @@ def _norm_size(c: ModelConfig) -> int:
 
 
 def count_parameters(c: ModelConfig) -> ParamCount:
-    d, dh, L, b = c.n_embd, c.head_dim, c.n_layer, int(c.bias)
+    d, dh, b = c.n_embd, c.head_dim, int(c.bias)
+    seq2seq = c.family == "seq2seq"
+    L = c.encoder_layers + c.decoder_layers if seq2seq else c.n_layer
     qkv = (c.n_head + 2 * c.kv_heads) * dh
     attention = d * qkv + b * qkv + d * d + b * d + (2 * dh if c.qk_norm else 0)
     ff_in = 2 * c.ff_dim if c.activation == "swiglu" else c.ff_dim
@@ -54,14 +61,20 @@ def count_parameters(c: ModelConfig) -> ParamCount:
         mlp = mlp_active = expert
     embedding = c.vocab_size * d + (c.block_size * d if c.position == "learned" else 0)
     norms = 2 * L * _norm_size(c) + (_norm_size(c) if c.norm_placement == "pre" else 0)
+    attention_layers = L
+    if seq2seq:  # cross-attention and its norm in every decoder block; two position tables, two final norms
+        attention_layers += c.decoder_layers
+        norms += c.decoder_layers * _norm_size(c) + (_norm_size(c) if c.norm_placement == "pre" else 0)
+        embedding += (0 if c.share_embeddings else c.source_vocab * d) + embedding - c.vocab_size * d
     head = 0 if c.tie_embeddings else c.vocab_size * d
-    return ParamCount(embedding, L * attention, L * mlp, norms, head, L * mlp_active)
+    return ParamCount(embedding, attention_layers * attention, L * mlp, norms, head, L * mlp_active)
 
 
 def matmul_parameters(c: ModelConfig) -> int:
     """N in 6N: weights multiplied per token (attention, active MLP, the head); lookups and norms excluded."""
     p = count_parameters(c)
-    return p.attention + p.mlp_active + c.vocab_size * c.n_embd
+    weights = p.attention + p.mlp_active + c.vocab_size * c.n_embd
+    return weights // 2 if c.family == "seq2seq" else weights
 
 
 def flops_per_token(c: ModelConfig, context: int | None = None) -> tuple[float, float]:

@@ -2,11 +2,12 @@
 
 from ..config import ModelConfig
 from ..errors import LanternError
-from .base import IGNORE_INDEX, LanguageModel
+from .base import IGNORE_INDEX, LanguageModel, pad_sequences
 from .encoder import BERT, EncoderOutput
 from .gpt import GPT, LMOutput
+from .seq2seq import EncoderDecoder, Seq2SeqOutput
 
-FAMILIES = {"gpt": GPT, "bert": BERT}  # model.family: decoder-only GPT, encoder-only BERT
+FAMILIES = {"gpt": GPT, "bert": BERT, "seq2seq": EncoderDecoder}  # decoder-only, encoder-only, encoder–decoder
 
 
 def build_model(config: ModelConfig) -> LanguageModel:
@@ -18,4 +19,5 @@ def build_model(config: ModelConfig) -> LanguageModel:
     return FAMILIES[config.family](config)
 
 
-__all__ = ["GPT", "LMOutput", "BERT", "EncoderOutput", "IGNORE_INDEX", "LanguageModel", "build_model", "FAMILIES"]
+__all__ = ["GPT", "LMOutput", "BERT", "EncoderOutput", "EncoderDecoder", "Seq2SeqOutput", "IGNORE_INDEX",
+           "LanguageModel", "build_model", "pad_sequences", "FAMILIES"]

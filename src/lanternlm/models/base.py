@@ -9,6 +9,8 @@ methods below, and every command that uses only this surface works with it:
     attention_maps(ids)     per layer the (B, heads, T, T) attention pattern (the heat-map view)
     new_cache(batch_size)   an empty KV cache for incremental decoding (None for a family without one)
     can_generate            whether the engine may decode from it (an encoder only fills in masks)
+    is_encoder_decoder      whether it generates from a source sequence (translation): the engine then passes
+                            `source`/`source_mask` to new_cache and, uncached, to the forward
     num_parameters()        distinct parameters (a tied matrix counted once)
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from ..config import ModelConfig
 from ..nn.kv_cache import KVCache
@@ -23,9 +26,45 @@ from ..nn.kv_cache import KVCache
 IGNORE_INDEX = -1  # a target position with this id carries no loss (a prompt token, an unmasked MLM position)
 
 
+def token_loss(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+    """Mean cross-entropy over the positions whose target is not IGNORE_INDEX; with label smoothing ε the target
+    distribution is (1 - ε)·one-hot + ε/|V| (the 2017 paper's ε_ls = 0.1)."""
+    return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1),
+                           ignore_index=IGNORE_INDEX, label_smoothing=label_smoothing)
+
+
+def output_losses(logits: torch.Tensor, targets: torch.Tensor | None, routings: list, config: ModelConfig,
+                  training: bool) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+    """(loss, MoE aux loss, expert load) of a forward pass. In training the loss is label-smoothed (ε =
+    config.label_smoothing) and includes the weighted load-balancing loss; evaluation reports the pure
+    cross-entropy. `routings`: the MoE layers' `Routing`s (empty without experts)."""
+    aux_loss = torch.stack([r.aux_loss for r in routings]).mean() if routings else None
+    loss = None
+    if targets is not None:
+        loss = token_loss(logits, targets, config.label_smoothing if training else 0.0)
+        if aux_loss is not None and training:
+            loss = loss + config.moe_aux_loss_coef * aux_loss
+    expert_load = torch.stack([r.expert_load for r in routings]).detach() if routings else None
+    return loss, aux_loss, expert_load
+
+
+def pad_sequences(rows: list[list[int]], device: torch.device | str | None = None,
+                  pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sequences of different lengths -> (ids (B, L), mask (B, L)): right-padded with `pad_id`, mask 1 on real
+    tokens and 0 on padding (L = the longest row)."""
+    length = max(map(len, rows))
+    ids = torch.full((len(rows), length), pad_id, dtype=torch.long)
+    mask = torch.zeros(len(rows), length, dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, :len(row)] = torch.as_tensor(row, dtype=torch.long)
+        mask[i, :len(row)] = 1
+    return ids.to(device), mask.to(device)
+
+
 class LanguageModel(nn.Module):
     config: ModelConfig
     can_generate: bool = True  # autoregressive: the engine decodes from next-token logits
+    is_encoder_decoder: bool = False  # generates a target from a source sequence (seq2seq)
 
     @property
     def device(self) -> torch.device:

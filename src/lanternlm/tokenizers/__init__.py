@@ -3,6 +3,7 @@
 from .base import Tokenizer, load_tokenizer
 from .bpe import BPETokenizer
 from .char import CharTokenizer
+from .pair import PairTokenizer
 from .word import WordTokenizer
 
-__all__ = ["Tokenizer", "BPETokenizer", "CharTokenizer", "WordTokenizer", "load_tokenizer"]
+__all__ = ["Tokenizer", "BPETokenizer", "CharTokenizer", "PairTokenizer", "WordTokenizer", "load_tokenizer"]

@@ -19,9 +19,10 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from ..config import RunConfig
-from ..data import TokenWindows, window_sampler
-from ..data.splits import load_splits
-from ..device import autocast, resolve_device, resolve_dtype
+from ..data import TokenWindows
+from ..data.pairs import source_tokenizer
+from ..data.splits import load_splits, training_sampler
+from ..device import autocast, resolve_device, resolve_dtype, to_device
 from ..errors import LanternError
 from ..inspect.params import flops_per_token
 from ..io import write_text_atomic
@@ -76,9 +77,9 @@ def estimate_loss(model: torch.nn.Module, splits: dict[str, TokenWindows], eval_
         generator = torch.Generator().manual_seed(seed + EVAL_SEED_OFFSET)
         total = 0.0
         for _ in range(eval_iters):
-            x, y = data.batch(batch_size, block_size, generator)
+            inputs = data.random_inputs(batch_size, block_size, generator)
             with autocast(device, dtype):
-                total += model(x.to(device), y.to(device)).loss.item()
+                total += model(**to_device(inputs, device)).loss.item()
         losses[name] = total / eval_iters
     model.train(was_training)
     return losses
@@ -110,8 +111,7 @@ class Trainer:
         # fp16 gradients underflow to zero without loss scaling; bf16 and fp32 need none (a no-op when disabled)
         self.scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
         self.generator = torch.Generator().manual_seed(config.train.seed)  # random sampling draws from it
-        self.sampler = window_sampler(config.data.window_sampling, train_data, config.model.block_size,
-                                      config.train.seed, self.generator)
+        self.sampler = training_sampler(config, train_data, self.generator)
         self.metrics = MetricsLog(paths.metrics)
         self.step = 0
         self.last_train_loss: float | None = None
@@ -155,13 +155,13 @@ class Trainer:
     def windows_per_step(self) -> int:
         return self.config.train.grad_accum * self.dist.world_size * self.config.train.batch_size
 
-    def micro_batches(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def micro_batches(self) -> list[dict[str, torch.Tensor]]:
         """This rank's grad_accum micro-batches for the next optimizer step."""
         tc, block_size = self.config.train, self.config.model.block_size
         per_step = self.windows_per_step
         starts = self.sampler.starts(self.step * per_step, per_step)
         starts = starts.view(tc.grad_accum, self.dist.world_size, tc.batch_size)[:, self.dist.rank]
-        return [self.train_data.windows_at(s, block_size) for s in starts]
+        return [self.train_data.inputs_at(s, block_size) for s in starts]
 
     def check_finite(self, loss: float) -> None:
         if not math.isfinite(loss):
@@ -173,7 +173,7 @@ class Trainer:
         model, optimizer, device = self.model, self.optimizer, self.device
         params = [p for p in model.parameters() if p.requires_grad]
         step_model, ddp = wrap_for_training(model, self.dist, device, tc.compile)
-        tokens_per_iter = self.windows_per_step * block_size
+        tokens_per_iter = round(self.windows_per_step * self.train_data.tokens_per_example(block_size))
         flops_per_iter = flops_per_token(self.config.model)[1] * tokens_per_iter
         peak = peak_flops(device, self.dtype) * self.dist.world_size
         progress = TrainingProgress(tc.max_iters, self.step, enabled=not self.quiet)
@@ -189,12 +189,12 @@ class Trainer:
                     group["lr"] = lr
                 loss_sum = torch.zeros((), device=device)
                 batches = self.micro_batches()
-                for i, (x, y) in enumerate(batches):
+                for i, inputs in enumerate(batches):
                     last = i == len(batches) - 1
                     # DDP averages gradients across ranks only on the last micro-batch's backward
                     with contextlib.nullcontext() if last or ddp is None else ddp.no_sync():
                         with autocast(device, self.dtype):
-                            output = step_model(x.to(device), y.to(device))
+                            output = step_model(**to_device(inputs, device))
                             loss = output.loss / len(batches)
                         self.scaler.scale(loss).backward()
                     loss_sum += loss.detach()
@@ -282,6 +282,7 @@ def train(config: RunConfig, out: str | Path, resume: bool = False, init_from: s
         raise LanternError(f"model.vocab_size {config.model.vocab_size} does not match the tokenizer "
                            f"({tokenizer.vocab_size} tokens)")
     config.model.vocab_size = tokenizer.vocab_size
+    config.model.source_vocab_size = source_tokenizer(tokenizer).vocab_size if tokenizer.kind == "pair" else 0
     config.validate()
 
     context = init_distributed(config.train.device)
