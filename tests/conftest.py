@@ -57,6 +57,26 @@ def run_cli(*args: str, cwd: str | Path | None = None, timeout: float = 300) -> 
                           cwd=cwd, timeout=timeout, env=subprocess_env())
 
 
+def run_and_kill(args: list[str], out: Path, after_step: int, timeout: float = 120) -> None:
+    """Start `lantern ARGS --out OUT` and SIGKILL it once it has a checkpoint and has logged `after_step`."""
+    import signal
+    import time
+
+    from lanternlm.train.checkpoint import list_checkpoints
+    from lanternlm.train.metrics import read_metrics
+
+    proc = subprocess.Popen([sys.executable, "-m", "lanternlm", *args, "--out", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=subprocess_env())
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        steps = [r.get("step", 0) for r in read_metrics(out / "metrics.jsonl")]
+        if list_checkpoints(out / "checkpoints") and steps and max(steps) >= after_step:
+            break
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, "the run finished before it could be killed"
+
+
 def perturbed_model(vocab_size: int, block_size: int, seed: int = 0, **options) -> torch.nn.Module:
     """A 2-layer, 32-dim GPT in eval mode with random weights moved far from init (+ 0.2·N(0, 1)), so the
     logits are decisive and sensitive to bugs; `options` are ModelConfig fields."""

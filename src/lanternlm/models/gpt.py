@@ -27,7 +27,7 @@ from .transformer import Block, init_weights, positions
 @dataclass
 class LMOutput:
     logits: torch.Tensor  # (B, T, vocab_size)
-    loss: torch.Tensor | None = None  # next-token cross-entropy (training mode: label-smoothed, + weighted MoE aux loss)
+    loss: torch.Tensor | None = None  # next-token cross-entropy (in training: label-smoothed, + weighted MoE aux)
     attentions: list[torch.Tensor] | None = None  # per layer (B, n_head, T, T_keys), when requested
     aux_loss: torch.Tensor | None = None  # MoE load-balancing loss, mean over layers (no weight applied)
     expert_load: torch.Tensor | None = None  # (n_layer, n_expert): share of routed tokens per expert

@@ -20,9 +20,13 @@ GPU_PEAK_FLOPS = {
 
 @functools.lru_cache(maxsize=None)
 def measured_matmul_flops(device_type: str, dtype: torch.dtype, n: int = 1024, repeats: int = 8) -> float:
-    """Peak FLOP/s measured with square matmuls (used for CPUs and unknown GPUs)."""
+    """Peak FLOP/s measured with square matmuls (used for CPUs and unknown GPUs).
+
+    The operands come from a generator of their own: drawing from the global one would shift dropout after
+    a resume (this runs once per process, so once more in a resumed run than in an uninterrupted one)."""
     device = torch.device(device_type)
-    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
+    generator = torch.Generator(device).manual_seed(0)
+    a, b = (torch.randn(n, n, device=device, dtype=dtype, generator=generator) for _ in range(2))
     a @ b
     if device.type == "cuda":
         torch.cuda.synchronize()
