@@ -1,4 +1,5 @@
-"""Start `lantern serve` as a real subprocess on a free loopback port (for the live-server and browser tests)."""
+"""Start `lantern serve` as a real subprocess on a free loopback port (for the live-server and browser tests), and
+open the playground in headless chromium."""
 
 from __future__ import annotations
 
@@ -47,3 +48,26 @@ def running_server(*args: str, startup_timeout: float = 120.0):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@contextlib.contextmanager
+def playground_page(url: str):
+    """A chromium page (Playwright) on the playground at `url`, once it has loaded its models; a JavaScript
+    error on the page fails the test at the end."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        errors = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(url + "/")
+        page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+        yield page
+        browser.close()
+        assert not errors, errors

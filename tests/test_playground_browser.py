@@ -10,14 +10,11 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("fastapi")
-sync_api = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("playwright.sync_api")
 
-from serve_helpers import running_server  # noqa: E402
+from serve_helpers import CHROMIUM, playground_page, running_server  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serve-browser")]
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SHOTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "playground"
 
 
@@ -26,16 +23,8 @@ def page(tiny_run):
     if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
         pytest.skip("chromium is not installed (apt-get install chromium)")
     SHOTS.mkdir(parents=True, exist_ok=True)
-    with running_server(str(tiny_run)) as url, sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1200, "height": 900})
-        errors = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(url + "/")
-        page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+    with running_server(str(tiny_run)) as url, playground_page(url) as page:
         yield page
-        browser.close()
-        assert not errors, errors
 
 
 def test_tokenizer_box_counts_tokens(page, tiny_run):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import run_and_kill, run_cli
+from conftest import TRANSLATION_OVERRIDES, run_and_kill, run_cli
 from lanternlm.cli import main
 from lanternlm.config import resolve_config
 from lanternlm.data.pairs import BucketedPairs, load_pairs
@@ -21,45 +21,19 @@ from lanternlm.train import train
 from lanternlm.train.checkpoint import list_checkpoints
 from lanternlm.train.metrics import read_metrics
 
-PAIRS = [
-    ("I am cold.", "J'ai froid."),
-    ("Go away.", "Va-t'en."),
-    ("Thank you.", "Merci."),
-    ("I see a cat.", "Je vois un chat."),
-    ("Where do you live?", "Où habites-tu ?"),
-    ("We are happy.", "Nous sommes heureux."),
-    ("The dog sleeps.", "Le chien dort."),
-    ("I like tea.", "J'aime le thé."),
-]
-TINY = ["family=seq2seq", "n_layer=2", "n_head=4", "n_embd=64", "block_size=32", "batch_size=7", "dropout=0.0",
-        "learning_rate=3e-3", "min_lr=3e-4", "warmup_iters=10", "eval_iters=1", "log_interval=10"]
+@pytest.fixture(scope="module")
+def data(translation_run):
+    return translation_run[1]
 
 
 @pytest.fixture(scope="module")
-def pairs_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("pairs") / "pairs.tsv"
-    path.write_text("".join(f"{s}\t{t}\n" for s, t in PAIRS), encoding="utf-8")
-    return path
+def overfit_run(translation_run):
+    return translation_run[0]
 
 
 @pytest.fixture(scope="module")
-def data(pairs_file, tmp_path_factory):
-    out = tmp_path_factory.mktemp("data") / "pairs-data"
-    prepare_pairs(pairs_file, out, vocab_size=320, val_fraction=0.1, seed=0)
-    return out
-
-
-@pytest.fixture(scope="module")
-def overfit_run(data, tmp_path_factory):
-    """A 2 + 2-layer, 64-dim model trained by the Trainer until it knows its 7 training pairs by heart."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    out = tmp_path_factory.mktemp("runs") / "overfit"
-    config = resolve_config(overrides=TINY + ["max_iters=250", "eval_interval=125", "checkpoint_interval=125",
-                                              f"data.data_dir={data}"])
-    train(config, out, quiet=True)
-    torch.set_num_threads(threads)
-    return out
+def pairs_file(translation_run):
+    return translation_run[2]
 
 
 def test_prepare_holds_out_whole_sentence_groups_and_reports_drops(tmp_path):
@@ -213,7 +187,7 @@ def test_a_pairs_directory_trains_only_a_seq2seq_model(data, tmp_path):
 
 @pytest.mark.slow
 def test_hard_kill_and_resume_gives_identical_losses(data, tmp_path):
-    overrides = TINY + ["max_iters=60", "checkpoint_interval=30", "eval_interval=30", "dropout=0.1",
+    overrides = TRANSLATION_OVERRIDES + ["max_iters=60", "checkpoint_interval=30", "eval_interval=30", "dropout=0.1",
                         "label_smoothing=0.1", f"data.data_dir={data}"]
     args = ["train", "-q"] + [x for o in overrides for x in ("--set", o)]
     straight = tmp_path / "straight"

@@ -10,7 +10,8 @@ methods below, and every command that uses only this surface works with it:
     new_cache(batch_size)   an empty KV cache for incremental decoding (None for a family without one)
     can_generate            whether the engine may decode from it (an encoder only fills in masks)
     is_encoder_decoder      whether it generates from a source sequence (translation): the engine then passes
-                            `source`/`source_mask` to new_cache and, uncached, to the forward
+                            `source`/`source_mask` to new_cache and, uncached, to the forward;
+                            cross_attention_maps(source, idx) is then its alignment
     num_parameters()        distinct parameters (a tied matrix counted once)
 """
 
@@ -81,6 +82,11 @@ class LanguageModel(nn.Module):
     def attention_maps(self, ids: torch.Tensor) -> list[torch.Tensor]:
         """ids (B, T) -> per layer the attention weights (B, n_head, T, T); each row sums to 1."""
         raise NotImplementedError
+
+    def cross_attention_maps(self, source: torch.Tensor, idx: torch.Tensor,
+                             source_mask: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """An encoder–decoder's alignment: per decoder layer (B, n_head, T_target, T_source) weights."""
+        raise NotImplementedError(f"a {self.config.family} model has no cross-attention")
 
     def new_cache(self, batch_size: int, max_len: int | None = None) -> KVCache | None:
         """An empty KV cache for `batch_size` sequences of up to max_len (default block_size) positions."""

@@ -51,13 +51,13 @@ class KVCache:
         """Number of positions cached so far."""
         return self.layers[0].length
 
-    def nbytes(self) -> int:
-        return sum(layer.keys.nbytes + layer.values.nbytes for layer in self.layers)
-
     def reorder(self, index: torch.Tensor) -> None:
         """Keep sequences `index` (with repeats): beam search continues its best beams, each with its own cache."""
         for layer in self.layers:
             layer.keys, layer.values = layer.keys[index], layer.values[index]
+
+    def nbytes(self) -> int:
+        return sum(layer.keys.nbytes + layer.values.nbytes for layer in self.layers)
 
 
 class EncoderDecoderCache(KVCache):

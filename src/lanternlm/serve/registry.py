@@ -47,7 +47,8 @@ class ServedModel:
         c = self.run.config.model
         return {"id": self.name, "run": str(self.run.paths.root), "tokenizer": self.tokenizer.kind,
                 "vocab_size": c.vocab_size, "block_size": c.block_size, "n_layer": c.n_layer, "n_head": c.n_head,
-                "n_embd": c.n_embd, "parameters": self.model.num_parameters(),
+                "n_embd": c.n_embd, "parameters": self.model.num_parameters(), "family": c.family,
+                "translates": self.model.is_encoder_decoder,
                 "eot": self.tokenizer.eot_id is not None}
 
 
