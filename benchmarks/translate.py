@@ -21,7 +21,6 @@ Tokens are counted as Lantern counts them: source + decoder-input tokens of each
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import statistics
 import time
@@ -321,10 +320,8 @@ def peers(config, tokenizer, split, val_pairs, steps: int, which: list[str]) -> 
 
 
 def gru_hidden(vocab: int, d_emb: int, target: int) -> int:
-    """The GRU hidden size whose attention model has about `target` parameters."""
-    best = min(range(64, 2049, 16), key=lambda h: abs(n_params(GRUSeq2Seq(vocab, d_emb, h, 0.0, True)) - target)
-               if h % 64 == 0 else math.inf)
-    return best
+    """The GRU hidden size (a multiple of 32) whose attention model has the parameter count nearest `target`."""
+    return min(range(64, 1025, 32), key=lambda h: abs(n_params(GRUSeq2Seq(vocab, d_emb, h, 0.0, True)) - target))
 
 
 def ours(run: Path, val_pairs) -> None:
