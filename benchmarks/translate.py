@@ -81,6 +81,8 @@ class TorchTransformer(nn.Module):
         idx = torch.full((source.size(0), 1), start, dtype=torch.long)
         for _ in range(max_len):
             idx = torch.cat([idx, self.decode(memory, source_mask, idx)[:, -1].argmax(-1, keepdim=True)], 1)
+            if (idx[:, 1:] == start).any(1).all():  # every row has ended
+                break
         return [cut(row[1:], start) for row in idx.tolist()]
 
 
@@ -104,6 +106,7 @@ class GRUSeq2Seq(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.lm_head = nn.Linear(d_emb, vocab, bias=False)
         self.lm_head.weight = self.wte.weight
+        nn.init.normal_(self.wte.weight, std=d_emb ** -0.5)  # tied: logits start near 0 (N(0, 1) rows would not)
 
     def encode(self, source, source_mask):
         lengths = source_mask.sum(1).cpu()
@@ -139,11 +142,14 @@ class GRUSeq2Seq(nn.Module):
         h, summary, s = self.encode(source, source_mask)
         keys = self.u_h(h) if self.attention else None
         y = torch.full((source.size(0),), start, dtype=torch.long)
-        rows = []
+        rows, ended = [], torch.zeros(source.size(0), dtype=torch.bool)
         for _ in range(max_len):
             out, s = self.step(y, s, h, keys, summary, source_mask)
             y = out.argmax(-1)
             rows.append(y)
+            ended |= y == start
+            if ended.all():
+                break
         return [cut(row, start) for row in torch.stack(rows, 1).tolist()]
 
 

@@ -176,8 +176,27 @@ def test_bad_input_is_one_line_and_exit_2(overfit_run, tmp_path, tiny_run, capsy
     assert "no encoder" in one_line_error(["eval", str(tiny_run), "--pairs", str(bad)], capsys)
     assert "tokens; this model reads at most" in one_line_error(["translate", str(overfit_run), "word " * 40],
                                                                 capsys)
+    assert "no Hugging Face export" in one_line_error(["convert", "to-hf", str(overfit_run), "--out",
+                                                      str(tmp_path / "hf")], capsys)
     assert "--alignment draws one" in one_line_error(["translate", str(overfit_run), "A", "B", "--alignment",
                                                       str(tmp_path / "a.png")], capsys)
+
+
+def test_inspect_params_counts_the_encoder_decoder(capsys):
+    """The sizing formulas (cross-attention in every decoder block) equal the built model's parameters."""
+    from lanternlm.config import load_preset
+    from lanternlm.inspect.params import count_parameters
+    from lanternlm.models import build_model
+
+    for overrides in ({}, {"share_embeddings": False, "source_vocab_size": 300, "tie_embeddings": False},
+                      {"n_encoder_layer": 2, "n_decoder_layer": 1, "position": "rope", "activation": "swiglu"}):
+        config = load_preset("translate-en-fr-cpu").model
+        config.vocab_size = 500
+        for name, value in overrides.items():
+            setattr(config, name, value)
+        assert count_parameters(config).total == build_model(config).num_parameters()
+    assert main(["inspect", "params", "--preset", "translate-en-fr-cpu", "--set", "vocab_size=4000"]) == 0
+    assert "encoder + " in capsys.readouterr().out
 
 
 def test_a_pairs_directory_trains_only_a_seq2seq_model(data, tmp_path):

@@ -86,8 +86,10 @@ def flops_per_token(c: ModelConfig, context: int | None = None) -> tuple[float, 
 
 
 def kv_cache_bytes_per_token(c: ModelConfig, dtype: str = "float16") -> int:
-    """2 · n_layer · n_kv_head · d_head · bytes per value."""
-    return 2 * c.n_layer * c.kv_heads * c.head_dim * BYTES_PER_VALUE[dtype]
+    """2 · n_layer · n_kv_head · d_head · bytes per value (an encoder–decoder: its decoder layers, per target
+    token; the cross-attention keys and values cost as much again per source token)."""
+    layers = c.decoder_layers if c.family == "seq2seq" else c.n_layer
+    return 2 * layers * c.kv_heads * c.head_dim * BYTES_PER_VALUE[dtype]
 
 
 def _si(n: float, unit: str = "") -> str:
@@ -101,7 +103,9 @@ def report(c: ModelConfig, dtype: str = "float32") -> str:
     """The human-readable sizing table `lantern inspect params` prints."""
     p = count_parameters(c)
     moe = f", {c.n_expert} experts (top-{c.n_expert_active})" if c.n_expert else ""
-    lines = [f"{c.n_layer} layers, {c.n_head} heads ({c.attention_kind}, {c.kv_heads} K/V heads), d_model {c.n_embd}, "
+    layers = (f"{c.encoder_layers} encoder + {c.decoder_layers} decoder layers" if c.family == "seq2seq"
+              else f"{c.n_layer} layers")
+    lines = [f"{layers}, {c.n_head} heads ({c.attention_kind}, {c.kv_heads} K/V heads), d_model {c.n_embd}, "
              f"d_head {c.head_dim}, d_ff {c.ff_dim} ({c.activation}){moe}, vocab {c.vocab_size}, "
              f"context {c.block_size}, positions {c.position}, {c.norm} ({c.norm_placement})",
              "", f"{'parameters':<18}{'count':>18}{'share':>9}"]
