@@ -98,7 +98,7 @@ class GRUSeq2Seq(nn.Module):
         self.wte = nn.Embedding(vocab, d_emb)
         self.encoder = nn.GRU(d_emb, hidden, batch_first=True, bidirectional=True)
         self.bridge = nn.Linear(2 * hidden, hidden)  # s_0 = tanh(W [h_fwd_last; h_bwd_first])
-        self.cell = nn.GRUCell(d_emb + 2 * hidden, hidden)
+        self.decoder = nn.GRU(d_emb + 2 * hidden, hidden, batch_first=True)  # input: [y_{t-1}; c_t]
         if attention:
             self.w_s, self.u_h = nn.Linear(hidden, hidden, bias=False), nn.Linear(2 * hidden, hidden)
             self.v = nn.Linear(hidden, 1, bias=False)
@@ -125,13 +125,20 @@ class GRUSeq2Seq(nn.Module):
         else:
             context = summary
         e = self.drop(self.wte(y_prev))
-        s = self.cell(torch.cat([e, context], -1), s)
-        return self.lm_head(self.drop(torch.tanh(self.out(torch.cat([s, context, e], -1))))), s
+        s = self.decoder(torch.cat([e, context], -1)[:, None], s[None])[1][0]
+        return self.output(s, context, e), s
+
+    def output(self, s, context, e):
+        return self.lm_head(self.drop(torch.tanh(self.out(torch.cat([s, context, e], -1)))))
 
     def forward(self, source, source_mask, idx):
         h, summary, s = self.encode(source, source_mask)
-        keys = self.u_h(h) if self.attention else None
-        logits = []
+        if not self.attention:  # the context is the same at every step: one pass of the GRU over the target
+            e = self.drop(self.wte(idx))
+            context = summary[:, None].expand(-1, idx.size(1), -1)
+            states = self.decoder(torch.cat([e, context], -1), s[None])[0]
+            return self.output(states, context, e)
+        keys, logits = self.u_h(h), []
         for t in range(idx.size(1)):  # teacher forcing: the reference token goes in at every step
             out, s = self.step(idx[:, t], s, h, keys, summary, source_mask)
             logits.append(out)
