@@ -1,28 +1,37 @@
-"""Generation speed: Lantern's Engine (KV cache) vs Hugging Face `generate`, same random GPT-2-small weights.
+"""Generation speed, side by side in one run: Lantern's engine (fp32 and int8 weights), Hugging Face `generate`
+and CTranslate2 (fp32 and int8) on the same random GPT-2-small weights.
 
-GPT-2-small shape (12 layers, 12 heads, d 768, vocab 50,257), fp32 on the CPU, greedy decoding, a 16-token
-prompt and 128 new tokens. Reports for both: tokens/s (end to end and decode-only), time to first token,
-batch-8 throughput, the cached-vs-uncached speed-up, and the speed of light of batch-1 decoding:
-every new token must read all the weights once, so tokens/s <= memory bandwidth / weight bytes.
+GPT-2-small shape (12 layers, 12 heads, d 768, vocab 50,257), CPU, greedy decoding, a 16-token prompt and 128
+new tokens, batch 1 and batch 8. Every engine generates exactly the same number of tokens (no early stop).
+For each: tokens/s end to end, time to first token, batch throughput, and the speed of light of batch-1
+decoding in its precision: every new token must read all the weights once, so tokens/s <= memory bandwidth /
+weight bytes (fp32: 4 bytes a weight; int8: 1 byte for the Linear matrices, 4 for the embedding tables).
 
-Ours and HF alternate in one process, best of --repeats, so a busy machine slows both alike.
+The engines alternate, best of --repeats, so a busy machine slows all of them alike. CTranslate2 is a
+benchmark-only anchor (`pip install ctranslate2`); without it its rows are skipped.
 
-    .venv/bin/python benchmarks/generate_hf.py [--repeats 3] [--new-tokens 128] [--skip-uncached]
+    .venv/bin/python benchmarks/generate_hf.py [--repeats 3] [--new-tokens 128] [--batch 8] [--threads 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import json
 import platform
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 import transformers
 
 from lanternlm.generate import Engine, GenerationConfig
 from lanternlm.interop.hf import load_hf_model
+from lanternlm.nn.quantized import Int8Linear, quantize_linears
 from lanternlm.tokenizers import BPETokenizer
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "tokenizers"
 
 
 def measure_bandwidth(megabytes: int = 512, repeats: int = 5) -> float:
@@ -39,18 +48,57 @@ def _timed(fn):
     return result, time.perf_counter() - started
 
 
-def hf_generate(model, prompt: torch.Tensor, new_tokens: int, use_cache: bool = True) -> torch.Tensor:
-    return model.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=new_tokens,
-                          do_sample=False, use_cache=use_cache, pad_token_id=0)
+def hf_generate(model, prompt: torch.Tensor, new_tokens: int) -> list[list[int]]:
+    out = model.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=new_tokens,
+                         do_sample=False, pad_token_id=0)
+    return out[:, prompt.size(1):].tolist()
 
 
-def ours_generate(engine: Engine, prompt: torch.Tensor, new_tokens: int, use_cache: bool = True) -> list[list[int]]:
-    config = GenerationConfig(max_new_tokens=new_tokens, temperature=0, stop_tokens=(), use_cache=use_cache)
+def ours_generate(engine: Engine, prompt: torch.Tensor, new_tokens: int) -> list[list[int]]:
+    config = GenerationConfig(max_new_tokens=new_tokens, temperature=0, stop_tokens=())
     rows = [[] for _ in range(prompt.size(0))]
     for step in engine.steps(prompt.tolist(), config):
         for row, token in zip(rows, step.ids.tolist()):
             row.append(token)
     return rows
+
+
+def weight_bytes(model: torch.nn.Module) -> int:
+    """Bytes one decoding step reads: every Linear matrix (int8 or fp32) plus the LM head; not the token
+    embedding lookup (one row a token), nor position tables."""
+    total = 0
+    for module in model.modules():
+        if isinstance(module, Int8Linear):
+            total += module.weight_int8.numel() + 4 * module.weight_scale.numel()
+        elif isinstance(module, torch.nn.Linear):
+            total += module.weight.numel() * module.weight.element_size()
+    return total
+
+
+def ctranslate2_generators(hf_dir: str, out_dir: Path, threads: int) -> dict:
+    """{"ct2 fp32": generate(prompt, n), "ct2 int8": ...} over CTranslate2 conversions of the same weights."""
+    try:
+        import ctranslate2
+    except ImportError:
+        print("ctranslate2 is not installed: its rows are skipped (pip install ctranslate2)")
+        return {}
+    tokenizer = transformers.GPT2Tokenizer(str(SHARED / "gpt2_encoder.json"), str(SHARED / "gpt2_vocab.bpe"))
+    tokenizer.save_pretrained(hf_dir)
+    engines = {}
+    for name, quantization in (("ct2 fp32", None), ("ct2 int8", "int8")):
+        target = out_dir / name.replace(" ", "-")
+        ctranslate2.converters.TransformersConverter(hf_dir).convert(str(target), quantization=quantization)
+        generator = ctranslate2.Generator(str(target), device="cpu", compute_type=quantization or "float32",
+                                          intra_threads=threads)
+
+        def generate(prompt: torch.Tensor, new_tokens: int, generator=generator) -> list[list[int]]:
+            tokens = [tokenizer.convert_ids_to_tokens(row) for row in prompt.tolist()]
+            results = generator.generate_batch(tokens, max_length=new_tokens, min_length=new_tokens,
+                                               sampling_topk=1, include_prompt_in_result=False)
+            return [result.sequences_ids[0] for result in results]
+
+        engines[name] = generate
+    return engines
 
 
 def main() -> None:
@@ -59,60 +107,68 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=128)
     parser.add_argument("--prompt-tokens", type=int, default=16)
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--skip-uncached", action="store_true")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     N = args.new_tokens
 
     torch.manual_seed(0)
     hf = transformers.GPT2LMHeadModel(transformers.GPT2Config(n_layer=12, n_head=12, n_embd=768, n_positions=1024,
                                                               vocab_size=50257)).eval()
-    hf.generation_config.eos_token_id = None  # both sides generate exactly N tokens
-    with tempfile.TemporaryDirectory() as tmp:
-        hf.save_pretrained(tmp)
-        _, ours = load_hf_model(tmp)
-    engine = Engine(ours, BPETokenizer([]))  # ids in, ids out: the tokenizer is not used
+    hf.generation_config.eos_token_id = None  # every engine generates exactly N tokens
+    work = tempfile.TemporaryDirectory()
+    hf_dir = str(Path(work.name) / "hf")
+    hf.save_pretrained(hf_dir)
+    _, ours = load_hf_model(hf_dir)
+    ours_int8 = quantize_linears(copy.deepcopy(ours))
+    engines = {"lantern fp32": lambda p, n: ours_generate(Engine(ours, BPETokenizer([])), p, n),
+               "lantern int8": lambda p, n: ours_generate(Engine(ours_int8, BPETokenizer([])), p, n),
+               "hf fp32": lambda p, n: hf_generate(hf, p, n)}
+    engines.update(ctranslate2_generators(hf_dir, Path(work.name), args.threads))
     prompt = torch.randint(0, 50257, (1, args.prompt_tokens), generator=torch.Generator().manual_seed(1))
     batch = torch.randint(0, 50257, (args.batch, args.prompt_tokens), generator=torch.Generator().manual_seed(2))
-    weight_bytes = sum(p.numel() * p.element_size() for p in ours.parameters())
     bandwidth = measure_bandwidth()
-    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
-          f"torch {torch.__version__}, transformers {transformers.__version__}")
-    print(f"weights {weight_bytes / 1e6:.0f} MB fp32; measured read bandwidth {bandwidth / 1e9:.1f} GB/s; "
-          f"speed of light (batch 1) = {bandwidth / weight_bytes:.1f} tokens/s")
+    fp32_bytes, int8_bytes = weight_bytes(ours), weight_bytes(ours_int8)
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+               platform.machine()) if Path("/proc/cpuinfo").exists() else platform.machine()
+    print(f"machine: {cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
+          f"transformers {transformers.__version__}; read bandwidth {bandwidth / 1e9:.1f} GB/s")
+    light = {"fp32": bandwidth / fp32_bytes, "int8": bandwidth / int8_bytes}
+    print(f"weights read per token: fp32 {fp32_bytes / 1e6:.0f} MB, int8 {int8_bytes / 1e6:.0f} MB -> speed of light "
+          f"(batch 1) fp32 {light['fp32']:.1f}, int8 {light['int8']:.1f} tokens/s")
 
     with torch.no_grad():
-        hf_ids = hf_generate(hf, prompt, N)[0, args.prompt_tokens:].tolist()
-        our_ids = ours_generate(engine, prompt, N)[0]
-        print(f"greedy tokens identical: {hf_ids == our_ids} ({N} tokens)")
-        best = {}
+        reference = engines["hf fp32"](prompt, N)[0]
+        for name, generate in engines.items():
+            got = generate(prompt, N)[0]
+            same = sum(a == b for a, b in zip(got, reference))
+            print(f"{name:<13} greedy tokens equal to HF's: {same}/{N}" + ("" if len(got) == N else f" (got {len(got)})"))
+        best: dict[tuple[str, str], float] = {}
         for _ in range(args.repeats):  # alternate, keep the best of each
-            for name, fn in [("ours", lambda: ours_generate(engine, prompt, N)),
-                             ("hf", lambda: hf_generate(hf, prompt, N)),
-                             ("ours_ttft", lambda: ours_generate(engine, prompt, 1)),
-                             ("hf_ttft", lambda: hf_generate(hf, prompt, 1)),
-                             ("ours_b", lambda: ours_generate(engine, batch, N)),
-                             ("hf_b", lambda: hf_generate(hf, batch, N))]:
-                best[name] = min(best.get(name, float("inf")), _timed(fn)[1])
-        if not args.skip_uncached:
-            best["ours_nocache"] = _timed(lambda: ours_generate(engine, prompt, N, use_cache=False))[1]
-            best["hf_nocache"] = _timed(lambda: hf_generate(hf, prompt, N, use_cache=False))[1]
+            for name, generate in engines.items():
+                for case, fn in (("b1", lambda: generate(prompt, N)), ("ttft", lambda: generate(prompt, 1)),
+                                 (f"b{args.batch}", lambda: generate(batch, N))):
+                    best[name, case] = min(best.get((name, case), float("inf")), _timed(fn)[1])
 
-    def row(label, ours_s, hf_s, tokens):
-        print(f"{label:<34} ours {tokens / ours_s:8.1f} tok/s   HF {tokens / hf_s:8.1f} tok/s   "
-              f"ratio {hf_s / ours_s:5.2f}x")
-
-    print(f"\nbatch 1, {args.prompt_tokens}-token prompt, {N} new tokens, best of {args.repeats}:")
-    row("end to end (new tokens / wall time)", best["ours"], best["hf"], N)
-    row("decode only (after the first token)", best["ours"] - best["ours_ttft"], best["hf"] - best["hf_ttft"], N - 1)
-    print(f"{'time to first token':<34} ours {1000 * best['ours_ttft']:8.1f} ms      "
-          f"HF {1000 * best['hf_ttft']:8.1f} ms")
-    row(f"batch {args.batch} throughput", best["ours_b"], best["hf_b"], args.batch * N)
-    print(f"speed of light (batch 1): {bandwidth / weight_bytes:.1f} tokens/s; ours reaches "
-          f"{100 * N / best['ours'] / (bandwidth / weight_bytes):.0f}% of it end to end")
-    if not args.skip_uncached:
-        row("without KV cache", best["ours_nocache"], best["hf_nocache"], N)
-        print(f"KV cache speed-up: ours {best['ours_nocache'] / best['ours']:.1f}x, "
-              f"HF {best['hf_nocache'] / best['hf']:.1f}x")
+    hf_b1, hf_bb = N / best["hf fp32", "b1"], args.batch * N / best["hf fp32", f"b{args.batch}"]
+    print(f"\n{args.prompt_tokens}-token prompt, {N} new tokens, best of {args.repeats}:")
+    print(f"{'engine':<13} {'batch 1 tok/s':>14} {'x HF':>6} {'% of light':>10} {'TTFT ms':>8} "
+          f"{f'batch {args.batch} tok/s':>14} {'x HF':>6}")
+    figures = {}
+    for name in engines:
+        b1 = N / best[name, "b1"]
+        bb = args.batch * N / best[name, f"b{args.batch}"]
+        precision = name.split()[-1]
+        figures[name] = {"batch1_tokens_per_s": b1, "batch_tokens_per_s": bb, "ttft_ms": 1000 * best[name, "ttft"],
+                         "x_hf_batch1": b1 / hf_b1, "x_hf_batch": bb / hf_bb, "speed_of_light_share": b1 / light[precision]}
+        print(f"{name:<13} {b1:14.1f} {b1 / hf_b1:6.2f} {100 * b1 / light[precision]:9.0f}% "
+              f"{1000 * best[name, 'ttft']:8.1f} {bb:14.1f} {bb / hf_bb:6.2f}")
+    if args.json:
+        args.json.write_text(json.dumps({"machine": cpu, "threads": torch.get_num_threads(), "new_tokens": N,
+                                         "batch": args.batch, "bandwidth_gb_s": bandwidth / 1e9,
+                                         "speed_of_light": light, "engines": figures}, indent=1))
+    work.cleanup()
 
 
 if __name__ == "__main__":

@@ -54,7 +54,8 @@ COMPLETIONS = {
     "presence 3": completion(presence_penalty=3), "frequency -3": completion(frequency_penalty=-3),
     "repetition 0": completion(repetition_penalty=0), "repetition 11": completion(repetition_penalty=11),
     "stream string": completion(stream="yes"), "stream_options list": completion(stream=True, stream_options=[1]),
-    "logprobs": completion(logprobs=5), "echo": completion(echo=True), "suffix": completion(suffix="x"),
+    "logprobs 21": completion(logprobs=21), "logprobs true": completion(logprobs=True),
+    "echo": completion(echo=True), "suffix": completion(suffix="x"),
     "tools": completion(tools=[{"type": "function"}]),
 }
 CHATS = {
@@ -67,7 +68,8 @@ CHATS = {
     "unencodable content": chat(messages=[{"role": "user", "content": "日本"}]),
     "5000 messages": chat(messages=MANY), "max_completion_tokens 0": chat(max_completion_tokens=0),
     "max_tokens huge": chat(max_tokens=10**6), "temperature nan-like string": chat(temperature="NaN"),
-    "n 9": chat(n=9), "seed 2**64": chat(seed=2**64), "logprobs true": chat(logprobs=True),
+    "n 9": chat(n=9), "seed 2**64": chat(seed=2**64), "top_logprobs 21": chat(logprobs=True, top_logprobs=21),
+    "top_logprobs alone": chat(top_logprobs=2),
     "900 KB stop": chat(stop=["ab" * 450_000]), "unknown model": chat(model="other"),
 }
 RAW = [  # (method, path, body bytes or None, content type)
@@ -107,6 +109,14 @@ PLAYGROUND = {
     ("/api/embeddings/analogy", "bad token"): {"a": "a", "b": "b", "c": "xyz"},
     ("/api/embeddings/projection", "count 1"): {"count": 1},
     ("/api/embeddings/projection", "count string"): {"count": "9"},
+    ("/api/trace", "empty text"): {"text": ""}, ("/api/trace", "temperature 0"): {"text": "KING", "temperature": 0},
+    ("/api/trace", "temperature negative"): {"text": "KING", "temperature": -1.0},
+    ("/api/temperatures", "temperature 0"): {"text": "KING", "temperatures": [0.1, 0, 2]},
+    ("/api/temperatures", "seven temperatures"): {"text": "KING", "temperatures": [1.0] * 7},
+    ("/api/greedy", "steps 0"): {"text": "KING", "steps": 0}, ("/api/greedy", "top 21"): {"text": "KING", "top": 21},
+    ("/api/token-losses", "one character"): {"text": "K"}, ("/api/bpe", "merges 0"): {"text": "ab", "merges": 0},
+    ("/api/bpe", "text too long"): {"text": "ab" * 1001}, ("/api/context-cost", "dtype"): {"dtype": "fp4"},
+    ("/api/vectors/analogy", "none served"): {"a": "man", "b": "king", "c": "woman"},
 }
 
 
@@ -154,7 +164,7 @@ def test_the_server_still_serves_after_the_corpus(server):
     assert server.post("/v1/completions", json=GOOD_COMPLETION).status_code == 200
     streamed = server.post("/v1/chat/completions", json={**GOOD_CHAT, "stream": True})
     assert streamed.status_code == 200 and streamed.text.rstrip().endswith("data: [DONE]")
-    stats = server.get("/api/stats").json()
+    stats = server.get("/api/stats").json()  # a job is retired before its client hears it is over
     assert stats["failed"] == 0 and stats["active"] == 0 and stats["queued"] == 0
 
 

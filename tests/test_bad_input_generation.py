@@ -16,7 +16,8 @@ from safetensors.torch import load_file, save_file
 from lanternlm.cli import main
 
 GENERATING = [("sample", ["-n", "3"]), ("next", ["ROMEO:"]), ("chat", []), ("eval", []),
-              ("serve", ["--port", "1"]), ("convert", None), ("sample", ["-n", "3", "--num-beams", "2"])]
+              ("serve", ["--port", "1"]), ("convert", None), ("sample", ["-n", "3", "--num-beams", "2"]),
+              ("trace", ["ROMEO:"]), ("translate", ["Hello"]), ("eval", ["--pairs", "pairs.tsv"])]
 
 
 def expect_one_line_error(capsys, argv, contains: str = "") -> str:
@@ -129,6 +130,17 @@ def test_next_options(capsys, tiny_run, options, word):
     expect_one_line_error(capsys, ["next", str(tiny_run), *options], word)
 
 
+TRACE_OPTIONS = [([""], "the text to trace is empty"), (["ROMEO:", "-t", "0"], "temperature"),
+                 (["ROMEO:", "-t", "-1"], "temperature"), (["ROMEO:", "-t", "nan"], "temperature"),
+                 (["ROMEO:", "-t", "inf"], "temperature"), (["ROMEO:", "--top", "0"], "top"),
+                 (["日本"], "not in the vocabulary"), ([], "missing argument")]
+
+
+@pytest.mark.parametrize("options, word", TRACE_OPTIONS)
+def test_trace_options(capsys, tiny_run, options, word):
+    expect_one_line_error(capsys, ["trace", str(tiny_run), *options], word)
+
+
 CHAT_OPTIONS = [(["-t", "nan"], "temperature"), (["-t", "-1"], "temperature"), (["--top-p", "0"], "top_p"),
                 (["-n", "0"], "max_new_tokens"), (["--repetition-penalty", "0"], "repetition_penalty"),
                 (["--seed", "-4"], "seed"), (["--system"], "requires an argument")]
@@ -151,7 +163,7 @@ SERVE_OPTIONS = [(["--port", "0"], "--port"), (["--port", "70000"], "--port"), (
                  (["--timeout", "-1"], "request_timeout"), (["--timeout", "inf"], "request_timeout"),
                  (["--max-tokens", "0"], "max_new_tokens"), (["--max-body", "0"], "max_body_bytes"),
                  (["--host", "nosuch.invalid"], "unknown host"), (["--host", "10.255.255.1"], "cannot listen"),
-                 (["--device", "cuda"], "cuda")]
+                 (["--device", "cuda"], "cuda"), (["--vectors", "no-such.vec"], "vector file not found")]
 
 
 @pytest.mark.parametrize("options, word", SERVE_OPTIONS)
@@ -173,3 +185,65 @@ def test_serve_port_in_use_and_privileged_port(capsys, tiny_run):
 def test_serve_two_runs_with_one_name(capsys, tiny_run, tmp_path):
     twin = copy_run(tiny_run, tmp_path / tiny_run.name)
     expect_one_line_error(capsys, ["serve", str(tiny_run), str(twin), "--port", str(free_port())], "both named")
+
+
+@pytest.fixture(scope="module")
+def seq2seq_run(translation_run, tmp_path_factory):
+    """The encoder–decoder run and files to point `translate` and `eval --pairs` at."""
+    root = tmp_path_factory.mktemp("seq2seq-bad")
+    (root / "lines.txt").write_text("Hello\n\nThanks\n", encoding="utf-8")
+    (root / "empty-source.tsv").write_text("Hello\tBonjour\n \tMerci\n", encoding="utf-8")
+    (root / "one-column.tsv").write_text("Hello\tBonjour\nonly one column\n", encoding="utf-8")
+    (root / "a-file").write_text("not a folder")
+    return translation_run[0], root
+
+
+TRANSLATE_OPTIONS = [
+    ([], "give the sentences to translate"), (["  "], "source is empty"), (["Hello", ""], "source 2 is empty"),
+    (["word " * 40], "this model reads at most"), (["Hello", "--beam", "0"], "num_beams"),
+    (["Hello", "--beam", "-2"], "num_beams"), (["Hello", "--beam", "100000"], "num_beams"),
+    (["Hello", "--beam", "2", "--length-penalty", "nan"], "length_penalty"), (["Hello", "-t", "-1"], "temperature"),
+    (["Hello", "-t", "nan"], "temperature"), (["Hello", "--top-p", "0"], "top_p"), (["Hello", "--seed", "-1"], "seed"),
+    (["Hello", "-n", "-1"], "max_new_tokens"), (["Hello", "--batch-size", "0"], "--batch-size"),
+    (["Hello", "--input", "{root}/lines.txt"], "one of them"), (["--input", "{root}/lines.txt"], "lines.txt:2: empty"),
+    (["--input", "{root}/nope.txt"], "not found"), (["Hello", "--layer", "0"], "give --alignment"),
+    (["A", "B", "--alignment", "{root}/a.png"], "--alignment draws one translation"),
+    (["Hello", "--alignment", "{root}/a.png", "--layer", "9"], "--layer must be in 0..1"),
+    (["Hello", "--alignment", "{root}/a.png", "--head", "0"], "--head needs --layer"),
+    (["Hello", "--alignment", "{root}/a.png", "--layer", "0", "--head", "4"], "--head must be in 0..3"),
+    (["Hello", "--alignment", "{root}"], "is a folder"), (["Hello", "--alignment", "{root}/a-file/a.png"], "is a file"),
+    (["Hello", "--device", "quantum"], "unknown device"), (["Hello", "--bogus"], "no such option"),
+]
+
+
+@pytest.mark.parametrize("options, word", TRANSLATE_OPTIONS)
+def test_translate_options(capsys, seq2seq_run, options, word):
+    run, root = seq2seq_run
+    expect_one_line_error(capsys, ["translate", str(run), *(o.format(root=root) for o in options)], word)
+    assert not (root / "a.png").exists()
+
+
+ENCODER_DECODER_ELSEWHERE = [
+    ("sample {run} -n 3", "encoder–decoder"), ("sample {run} -n 3 --num-beams 2", "encoder–decoder"),
+    ("next {run} Hello", "encoder–decoder"), ("chat {run}", "encoder–decoder"), ("trace {run} Hello", "encoder–decoder"),
+    ("eval {run} --tokens", "a translation run takes --pairs"), ("eval {run} --stride 4", "takes --pairs"),
+    ("eval {run} --pairs {root}/empty-source.tsv", "pair 2 has an empty source"),
+    ("eval {run} --pairs {root}/one-column.tsv", "one-column.tsv:2"),
+    ("eval {run} --pairs {root}/one-column.tsv --target-column 5", "need 6"),
+    ("eval {run} --beam 0", "num_beams"), ("eval {run} --limit -1", "--limit"),
+    ("convert to-hf {run} --out {root}/hf", "no Hugging Face equivalent"),
+]
+
+
+@pytest.mark.parametrize("command, word", ENCODER_DECODER_ELSEWHERE)
+def test_an_encoder_decoder_run_where_one_text_is_expected(capsys, monkeypatch, seq2seq_run, command, word):
+    """Commands that continue or score one text refuse a translation model in one line (it needs a source)."""
+    run, root = seq2seq_run
+    monkeypatch.setattr("sys.stdin", io.StringIO("Hello\n"))
+    expect_one_line_error(capsys, [part.format(run=run, root=root) for part in command.split()], word)
+
+
+def test_a_decoder_only_run_does_not_translate(capsys, tiny_run, seq2seq_run):
+    expect_one_line_error(capsys, ["translate", str(tiny_run), "Hello"], "no encoder")
+    expect_one_line_error(capsys, ["eval", str(tiny_run), "--pairs", str(seq2seq_run[1] / "one-column.tsv")],
+                          "no encoder")

@@ -34,3 +34,28 @@ def test_demo_neuron_prints_the_forward_pass(capsys):
     out = capsys.readouterr().out
     for text in ("23 parameters", "hidden 1: z =", "sigmoid(z)", "softmax -> probabilities", "step    50: loss"):
         assert text in out
+
+
+def test_finite_differences_agree_with_backprop_and_catch_a_wrong_one():
+    from lanternlm.classic.neuron import finite_difference_gradients
+
+    x, y = dataset()
+    for seed in range(3):
+        net = TinyNet(seed).to(torch.float64)
+        backprop = net.backward(net.forward(x.double()), y)
+        nudged = finite_difference_gradients(net, x, y)
+        for name in backprop:
+            assert torch.allclose(backprop[name], nudged[name], atol=1e-8, rtol=0), name
+    fwd = net.forward(x.double())
+    dz2 = (fwd.p - torch.nn.functional.one_hot(y, 2).double()) / len(y)
+    forgot_sigmoid_slope = fwd.x.T @ (dz2 @ net.W2.T)  # dW1 without the h(1 - h) factor: a classic slip
+    assert (forgot_sigmoid_slope - nudged["W1"]).abs().max() > 1e-3
+
+
+def test_demo_neuron_checks_gradients(capsys):
+    assert main(["demo", "neuron", "--steps", "5", "--check-gradients"]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.strip().startswith(("W1[", "b1[", "W2[", "b2["))]
+    assert len(rows) == 23  # every weight nudged
+    assert all(abs(float(b) - float(f)) < 1e-8 for _, b, f, _ in rows)
+    assert "backprop agrees" in out

@@ -98,3 +98,13 @@ def test_every_option_has_help(capsys, path):
         if param.param_type_name == "option":
             assert param.help, f"{' '.join(path)} {param.opts} has no help text"
             assert param.opts[0] in text
+
+
+def test_version_and_bare_command(capsys):
+    from lanternlm import __version__
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"lantern {__version__}"
+    assert main([]) == 0  # a bare `lantern` shows what it can do, on stdout, and is not an error
+    captured = capsys.readouterr()
+    assert "Commands:" in captured.out and "quickstart" in captured.out and captured.err == ""

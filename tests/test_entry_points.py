@@ -49,9 +49,9 @@ def record_rows(monkeypatch):
     calls = []
     original = Engine.stream_rows
 
-    def recording(self, rows, config):
+    def recording(self, rows, config, session=None):
         calls.append(([list(r) for r in rows], config))
-        return original(self, rows, config)
+        return original(self, rows, config, session)
 
     monkeypatch.setattr(Engine, "stream_rows", recording)
     return calls

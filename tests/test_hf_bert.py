@@ -265,3 +265,13 @@ def test_minilm_real_weights_equal_transformers(tmp_path, shared_data):
     assert (back.last_hidden_state[real] - expected.last_hidden_state[real]).abs().max().item() <= TOL
     assert (back.pooler_output - expected.pooler_output).abs().max().item() <= TOL
     assert F.cosine_similarity(minilm_recipe(back.last_hidden_state, mask), reference).min().item() >= 0.9999
+
+    # the WordPiece tokenizer travels both ways: imported with the run, exported beside the weights
+    from lanternlm.tokenizers import load_tokenizer
+
+    ours_tok = load_tokenizer(tmp_path / "run")
+    exported_tok = transformers.AutoTokenizer.from_pretrained(tmp_path / "back")
+    for text in texts:
+        expected_ids = tokenizer(text, truncation=True, max_length=256)["input_ids"]
+        assert ours_tok.encode_for_model(text, max_length=256)[0] == expected_ids
+        assert exported_tok(text, truncation=True, max_length=256)["input_ids"] == expected_ids

@@ -117,3 +117,22 @@ def test_prepare_cli(capsys, tok_path, tmp_path):
     assert "not UTF-8" in one_line_error(capsys, ["prepare", "-t", str(tok_path), "-i", str(a), "-i", str(latin),
                                                   "--out", out, "-q"])
     assert not (tmp_path / "e").exists()  # atomic: nothing left behind by a failed run
+
+
+def test_existing_output_is_replaced_only_when_it_is_prepared_data_and_forced(tok_path, tmp_path, capsys):
+    a, b = docs(tmp_path)
+    out = tmp_path / "data"
+    prepare(tok_path, [a], out)
+    first = (out / "train.bin").read_bytes()
+    message = one_line_error(capsys, ["prepare", "-t", str(tok_path), "-i", str(a), "-i", str(b), "-o", str(out)])
+    assert "--force" in message and (out / "train.bin").read_bytes() == first
+    assert main(["prepare", "-t", str(tok_path), "-i", str(a), "-i", str(b), "-o", str(out), "--force", "-q"]) == 0
+    assert len((out / "train.bin").read_bytes()) > len(first)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt", "data"]  # no temporary left behind
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.safetensors").write_bytes(b"weights")
+    for force in ([], ["--force"]):  # a folder that is not prepared data is never replaced
+        assert "refusing" in one_line_error(capsys, ["prepare", "-t", str(tok_path), "-i", str(a), "-o", str(run),
+                                                     *force])
+    assert (run / "model.safetensors").read_bytes() == b"weights"

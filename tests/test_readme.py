@@ -11,7 +11,7 @@ import pytest
 from conftest import subprocess_env
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-ALREADY_TESTED = {"quickstart"}  # the 2,000-step quickstart is tested by test_training.py::test_quickstart_*
+ALREADY_TESTED = {"quickstart"}  # the 2,000-step quickstart (`make demo`) is tested by test_fresh_clone.py
 
 
 def code_blocks(language: str) -> list[str]:
@@ -44,10 +44,43 @@ def test_readme_cli_examples_run(tmp_path, shared_data):
         assert proc.returncode == 0, f"lantern {' '.join(argv)} failed:\n{proc.stderr[-2000:]}"
 
 
+def inline_commands() -> list[list[str]]:
+    """`lantern ...` written inside running text (long runs, placeholders such as RUN or DIR)."""
+    text = re.sub(r"```.*?```", "", README.read_text(encoding="utf-8"), flags=re.S)
+    return [shlex.split(span)[1:] for span in re.findall(r"`(lantern [^`]+)`", text)]
+
+
+def test_readme_inline_commands_parse():
+    """Commands too long to run in a test (or written with placeholders) at least name real subcommands and
+    options and give every required argument: parsed exactly as the CLI would, without running them."""
+    import typer
+
+    from lanternlm.cli import app
+
+    def parse(argv: list[str]) -> None:
+        command = typer.main.get_command(app)
+        context = command.make_context("lantern", list(argv))
+        while hasattr(command, "resolve_command"):  # a command group: go down to the subcommand
+            name, command, rest = command.resolve_command(context, context._protected_args + context.args)
+            context = command.make_context(name, rest, parent=context)  # raises on a bad option or missing argument
+
+    commands = inline_commands()
+    assert len(commands) >= 8
+    for argv in commands:
+        try:
+            parse(argv)
+        except typer.Exit as exc:  # --help
+            assert exc.exit_code == 0
+        except Exception as exc:
+            pytest.fail(f"README: `lantern {' '.join(argv)}` does not parse: {exc}")
+
+
 @pytest.mark.slow
-def test_readme_python_examples_run(tmp_path, monkeypatch):
+def test_readme_python_examples_run_twice(tmp_path, monkeypatch):
+    """A reader runs the example, then runs it again: the second run must work too (overwrite=True)."""
     monkeypatch.chdir(tmp_path)
     blocks = code_blocks("python")
     assert blocks
-    for block in blocks:
-        exec(compile(block, "README.md", "exec"), {})
+    for _ in range(2):
+        for block in blocks:
+            exec(compile(block, "README.md", "exec"), {})

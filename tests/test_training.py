@@ -27,8 +27,10 @@ def test_run_directory_contents(tiny_run):
     assert {"config.toml", "tokenizer.json", "model.safetensors", "metrics.jsonl", "checkpoints", "loss.png"} <= names
     records = read_metrics(tiny_run / "metrics.jsonl")
     assert all({"step", "loss", "lr"} <= r.keys() for r in records if "loss" in r)
-    assert [r["step"] for r in records if "val_loss" in r] == [0, 20, 40]
-    assert records[-1]["val_loss"] < records[0]["val_loss"]  # it learned something
+    evaluations = [r for r in records if "val_loss" in r]
+    assert [r["step"] for r in evaluations] == [0, 20, 40]
+    assert evaluations[-1]["val_loss"] < evaluations[0]["val_loss"]  # it learned something
+    assert records[-1]["step"] == 40 and records[-1]["summary"]["ms_per_iter"] > 0
 
 
 def test_same_seed_same_sample(tiny_run):
@@ -87,16 +89,3 @@ def test_interrupted_checkpoint_write_is_ignored(tiny_run, tmp_path):
     partial.mkdir()
     (partial / "model.safetensors").write_bytes(b"half")
     assert list_checkpoints(run / "checkpoints")[-1].name == "step-0000040"
-
-
-@pytest.mark.slow
-def test_quickstart_trains_a_shakespeare_model(tmp_path):
-    """The README's first command: baby GPT, 2,000 iterations, val loss <= 1.90 and a play-like sample."""
-    proc = subprocess.run([sys.executable, "-m", "lanternlm", "quickstart", "--out", str(tmp_path / "qs")],
-                          capture_output=True, text=True, timeout=1200, env=subprocess_env())
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    val = [r["val_loss"] for r in read_metrics(tmp_path / "qs" / "metrics.jsonl") if "val_loss" in r]
-    assert val[-1] <= 1.90
-    sample = proc.stdout.split("--- sample", 1)[1]
-    speakers = [line for line in sample.splitlines()[1:] if line.rstrip().endswith(":") and line[:1].isupper()]
-    assert len(speakers) >= 2, sample  # speaker names on their own lines, as in a play

@@ -51,7 +51,7 @@ def test_c_tool_style_binary_with_newlines(tmp_path):
 
 
 @pytest.mark.parametrize("content, message", [
-    (b"", "first line"),
+    (b"", "is empty"), (b"\n \n", "is empty"),
     (b"hello world\nx 1 2\n", "first line"),
     (b"2 3\nthe 1 2 3\n", "announces 2 vectors but the file has 1"),
     (b"1 3\nthe 1 2\n", "line 2 has 2 values, expected 3"),

@@ -7,6 +7,7 @@ Presets are TOML files in `lanternlm/presets/`; `--set key=value` overrides any 
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
@@ -20,7 +21,7 @@ from .io import read_toml
 class ModelConfig:
     """Shape of the network (the seeds' hyper-parameter table)."""
 
-    family: str = "gpt"  # gpt: decoder-only | bert: encoder-only (masked LM) | seq2seq: encoder–decoder (translation)
+    family: str = "gpt"  # gpt: decoder-only | bert: encoder-only (masked LM) | seq2seq: encoder–decoder | mlp, rnn
     vocab_size: int = 0  # 0: taken from the tokenizer
     block_size: int = 256  # context length / max positions
     n_layer: int = 6
@@ -44,6 +45,7 @@ class ModelConfig:
     n_expert_active: int = 2  # top-k: experts each token is routed to
     moe_aux_loss_coef: float = 0.01  # weight of the load-balancing loss added to the training loss
     label_smoothing: float = 0.0  # ε_ls: train towards (1-ε)·one-hot + ε/|V|; evaluation reports plain cross-entropy
+    quantization: str = "none"  # none | int8: Linear weights stored as int8 rows + float scales (inference only)
     # the bert family only
     type_vocab_size: int = 0  # segment (token-type) embeddings: 2 for sentence pairs (BERT), 0 = none
     mlm_head: bool = True  # masked-LM head: Linear d->d, activation, norm, decoder tied to the token embedding
@@ -55,6 +57,9 @@ class ModelConfig:
     n_decoder_layer: int = 0  # decoder blocks (self-attention, cross-attention, feed-forward); 0 = n_layer
     share_embeddings: bool = True  # source and target share one embedding matrix (one joint vocabulary)
     source_vocab_size: int = 0  # 0: the target's vocab_size (a joint tokenizer); else the source tokenizer's
+    # the models before attention (families mlp and rnn): n_embd, n_layer, d_ff, dropout and bias apply too
+    context_tokens: int = 8  # mlp: how many previous tokens' embeddings are concatenated (Bengio et al. 2003)
+    rnn_cell: str = "gru"  # rnn: gru | lstm
 
     @property
     def ff_dim(self) -> int:
@@ -87,16 +92,22 @@ class ModelConfig:
         return "multi-query" if self.kv_heads == 1 else "grouped-query"
 
     def validate(self) -> None:
+        _check_fields(self, "model")
         for name in ("block_size", "n_layer", "n_head", "n_embd"):
             if getattr(self, name) <= 0:
                 raise LanternError(f"model.{name} must be positive, got {getattr(self, name)}")
         if self.vocab_size < 0 or self.d_ff < 0:
             raise LanternError("model.vocab_size and model.d_ff must be >= 0")
-        if self.n_embd % self.n_head:
-            raise LanternError(f"model.n_embd ({self.n_embd}) must be divisible by model.n_head ({self.n_head})")
         for name in ("dropout", "attn_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise LanternError(f"model.{name} must be in [0, 1), got {getattr(self, name)}")
+        _check_choice("model.quantization", self.quantization, ("none", "int8"))
+        if self.family in BEFORE_ATTENTION:  # no heads, positions or norms: the transformer options do not apply
+            if self.context_tokens <= 0:
+                raise LanternError(f"model.context_tokens must be positive, got {self.context_tokens}")
+            return _check_choice("model.rnn_cell", self.rnn_cell, ("gru", "lstm"))
+        if self.n_embd % self.n_head:
+            raise LanternError(f"model.n_embd ({self.n_embd}) must be divisible by model.n_head ({self.n_head})")
         if self.n_kv_head < 0 or self.n_head % self.kv_heads:
             raise LanternError(f"model.n_head ({self.n_head}) must be divisible by model.n_kv_head ({self.n_kv_head})")
         if self.sliding_window < 0 or self.rope_theta <= 0 or self.norm_eps <= 0 or self.moe_aux_loss_coef < 0:
@@ -135,6 +146,36 @@ class ModelConfig:
 
 
 ACTIVATION_NAMES = ("gelu", "gelu_tanh", "relu", "silu", "swiglu")
+BEFORE_ATTENTION = ("mlp", "rnn")  # the families without attention (models/mlp.py, models/rnn.py)
+
+# Largest accepted values: beyond them a run would exhaust any machine's memory (or NumPy's seed range) before
+# it taught anything. The biggest open models stay well inside (Llama 3 405B: 126 layers, 16,384 dims).
+UPPER_LIMITS = {
+    "model.vocab_size": 2**22, "model.block_size": 2**20, "model.n_layer": 512, "model.n_head": 1024,
+    "model.n_embd": 65_536, "model.d_ff": 262_144, "model.n_kv_head": 1024, "model.sliding_window": 2**20,
+    "model.n_expert": 1024, "model.n_expert_active": 1024, "model.context_tokens": 2**16,
+    "train.max_iters": 10**9, "train.batch_size": 65_536, "train.grad_accum": 65_536, "train.warmup_iters": 10**9,
+    "train.lr_decay_iters": 10**9, "train.eval_interval": 10**9, "train.eval_iters": 10**6,
+    "train.checkpoint_interval": 10**9, "train.keep_checkpoints": 1000, "train.log_interval": 10**9,
+    "train.seed": 2**32 - 1,
+}
+
+
+def _field_default(spec) -> Any:
+    return spec.default if spec.default is not MISSING else spec.default_factory()
+
+
+def _check_fields(section: Any, name: str) -> None:
+    """Every field has its declared type (a number, not the string "3"), floats are finite, and numbers stay
+    under their UPPER_LIMITS; the range rules of each section come after."""
+    for spec in fields(section):
+        key, value = f"{name}.{spec.name}", getattr(section, spec.name)
+        default = _field_default(spec)
+        if isinstance(value, str) and not isinstance(default, str):
+            raise LanternError(f"{key}: expected {type(default).__name__}, got {value!r}")
+        _coerce(value, default, key)
+        if key in UPPER_LIMITS and value > UPPER_LIMITS[key]:
+            raise LanternError(f"{key} must be at most {UPPER_LIMITS[key]:,}, got {value:,}")
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -169,8 +210,10 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     dtype: str = "auto"  # auto | float32 | bfloat16 | float16
     compile: bool = False  # torch.compile the model (falls back to eager with a warning if it cannot)
+    init_from: str = ""  # a run whose weights, tokenizer and model shape this run starts from; empty: random init
 
     def validate(self) -> None:
+        _check_fields(self, "train")
         for name in ("max_iters", "batch_size", "grad_accum", "eval_interval", "eval_iters", "checkpoint_interval",
                      "keep_checkpoints", "log_interval"):
             if getattr(self, name) <= 0:
@@ -181,6 +224,8 @@ class TrainConfig:
             raise LanternError("train.warmup_iters, lr_decay_iters, weight_decay and grad_clip must be >= 0")
         if self.seed < 0:
             raise LanternError(f"train.seed must be >= 0, got {self.seed}")
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            raise LanternError(f"train.beta1 and train.beta2 must be in [0, 1), got {self.beta1} and {self.beta2}")
         if self.lr_schedule not in ("cosine", "linear", "constant"):
             raise LanternError(f"train.lr_schedule must be cosine, linear or constant, got {self.lr_schedule!r}")
         if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
@@ -199,6 +244,7 @@ class DataConfig:
     window_sampling: str = "random"  # random (independent draws, as nanoGPT) | epoch (shuffled passes, no repeats)
 
     def validate(self) -> None:
+        _check_fields(self, "data")
         if not 0.0 < self.val_fraction < 1.0:
             raise LanternError(f"data.val_fraction must be in (0, 1), got {self.val_fraction}")
         _check_choice("data.window_sampling", self.window_sampling, ("random", "epoch"))
@@ -277,22 +323,30 @@ def _coerce(value: Any, default: Any, key: str) -> Any:
                     return False
                 raise ValueError
             if expected is int:
-                number = float(text)  # accepts 5000 and 5e3
+                if text.lstrip("+-").isdigit():
+                    return int(text)
+                number = float(text)  # accepts 5e3
                 if not number.is_integer():
                     raise ValueError
                 return int(number)
             if expected is float:
-                return float(text)
+                return _finite(float(text), key)
             if expected is list:
                 return [part.strip() for part in text.split(",") if part.strip()]
         except ValueError:
             raise LanternError(f"{key}: expected {expected.__name__}, got {value!r}") from None
-    if expected is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+    if expected is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _finite(float(value), key)
     if expected is list and isinstance(value, list):
         return [str(v) for v in value]
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
         raise LanternError(f"{key}: expected {expected.__name__}, got {value!r}")
+    return value
+
+
+def _finite(value: float, key: str) -> float:
+    if not math.isfinite(value):
+        raise LanternError(f"{key}: expected a finite number, got {value}")
     return value
 
 
@@ -305,7 +359,7 @@ def set_field(config: RunConfig, key: str, value: Any, source: str = "--set") ->
     section, name = keys[key].split(".")
     target = getattr(config, section)
     spec = next(f for f in fields(target) if f.name == name)
-    default = spec.default if spec.default is not MISSING else spec.default_factory()
+    default = _field_default(spec)
     setattr(config, section, replace(target, **{name: _coerce(value, default, f"{source} {key}")}))
 
 

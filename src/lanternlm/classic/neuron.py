@@ -13,11 +13,16 @@ Backpropagation by hand, one line per layer (the chain rule, output to input):
     dW1 = x^T dz1                    db1 = sum dz1
 
 Training is plain gradient descent: every parameter moves a step of size lr against its gradient.
+
+Checking backprop by hand (`finite_difference_gradients`): nudge one weight by ±h, recompute the loss, and
+(L(θ + h) − L(θ − h)) / 2h approximates dL/dθ with an error of order h². Done for every weight, in float64 so the
+tiny differences of the loss are not lost to rounding, it must agree with the backward pass to many digits.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import product
 
 import torch
 
@@ -66,6 +71,13 @@ class TinyNet:
     def parameters(self) -> dict[str, torch.Tensor]:
         return {"W1": self.W1, "b1": self.b1, "W2": self.W2, "b2": self.b2}
 
+    def to(self, dtype: torch.dtype) -> "TinyNet":
+        """A copy with every parameter in `dtype`."""
+        copy = TinyNet.__new__(TinyNet)
+        for name, param in self.parameters().items():
+            setattr(copy, name, param.to(dtype).clone())
+        return copy
+
     def forward(self, x: torch.Tensor) -> Forward:
         z1 = x @ self.W1 + self.b1
         h = torch.sigmoid(z1)
@@ -79,7 +91,7 @@ class TinyNet:
 
     def backward(self, fwd: Forward, y: torch.Tensor) -> dict[str, torch.Tensor]:
         """The gradient of `loss` with respect to every parameter, by the chain rule written out."""
-        dz2 = (fwd.p - torch.nn.functional.one_hot(y, fwd.p.shape[1]).float()) / len(y)
+        dz2 = (fwd.p - torch.nn.functional.one_hot(y, fwd.p.shape[1]).to(fwd.p.dtype)) / len(y)
         dh = dz2 @ self.W2.T
         dz1 = dh * fwd.h * (1 - fwd.h)
         return {"W1": fwd.x.T @ dz1, "b1": dz1.sum(0), "W2": fwd.h.T @ dz2, "b2": dz2.sum(0)}
@@ -97,3 +109,23 @@ class TinyNet:
             self.step(self.backward(fwd, y), lr)
             if (every and step % every == 0) or step == steps:
                 yield step, float(loss)
+
+
+def finite_difference_gradients(net: TinyNet, x: torch.Tensor, y: torch.Tensor,
+                                h: float = 1e-6) -> dict[str, torch.Tensor]:
+    """dL/dθ ≈ (L(θ + h) − L(θ − h)) / 2h for every single weight, nudged one at a time (central differences).
+    Use a float64 net (`net.to(torch.float64)`): in float32 the loss changes are below its rounding."""
+    x = x.to(net.W1.dtype)
+    grads = {}
+    for name, param in net.parameters().items():
+        grad = torch.zeros_like(param)
+        for index in product(*map(range, param.shape)):
+            original = param[index].item()
+            param[index] = original + h
+            up = net.loss(net.forward(x), y)
+            param[index] = original - h
+            down = net.loss(net.forward(x), y)
+            param[index] = original
+            grad[index] = (up - down) / (2 * h)
+        grads[name] = grad
+    return grads

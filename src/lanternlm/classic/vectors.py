@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..errors import LanternError
-from ..io import atomic_path
+from ..io import atomic_path, check_readable
 from ..nn.functional import cosine_similarity
 from ..tokenizers.word import did_you_mean
 
@@ -112,10 +112,10 @@ class WordVectors:
     @classmethod
     def load(cls, path: str | Path, binary: bool | None = None) -> "WordVectors":
         """Read a word2vec text or binary file (binary=None: detect); any malformation is a one-line error."""
-        path = Path(path)
-        if not path.is_file():
-            raise LanternError(f"vector file not found: {path}")
+        path = check_readable(path, "vector file")
         data = path.read_bytes()
+        if not data.strip():
+            raise LanternError(f"{path}: the vector file is empty")
         end = data.find(b"\n")
         try:
             count, dim = (int(x) for x in data[:end if end >= 0 else None].split())

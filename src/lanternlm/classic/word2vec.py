@@ -29,6 +29,7 @@ times (nearly all of them) get the plain word2vec update.
 from __future__ import annotations
 
 import itertools
+import math
 import re
 import threading
 import time
@@ -47,6 +48,8 @@ MAX_SENTENCE = 10_000  # gensim's limit: longer sentences are cut into pieces of
 TABLE_SIZE = 10_000_000  # entries of the unigram^0.75 sampling table (word2vec C uses 1e8)
 LOSS_EVERY = 25  # batches between two loss measurements for the progress bar
 MAX_REPEATS = 32  # a row's step is damped once it occurs more often than this in one batch (see above)
+# Largest accepted settings: far past any published recipe (dim 300, window 10, negative 25, 15 epochs)
+LIMITS = {"dim": 10_000, "window": 1_000, "negative": 1_000, "epochs": 10_000, "batch": 10**7, "workers": 256}
 
 
 @dataclass
@@ -64,15 +67,17 @@ class Word2VecConfig:
     seed: int = 1
 
     def validate(self) -> "Word2VecConfig":
-        for name in ("dim", "window", "epochs", "batch", "workers"):
-            if getattr(self, name) < 1:
-                raise LanternError(f"word2vec {name} must be >= 1, got {getattr(self, name)}")
         if self.negative < 1:
             raise LanternError("word2vec needs negative >= 1 (only negative sampling is implemented)")
-        if not 0 < self.min_alpha <= self.alpha:
-            raise LanternError(f"need 0 < min_alpha <= alpha, got {self.min_alpha} and {self.alpha}")
-        if self.sample < 0:
-            raise LanternError(f"sample must be >= 0 (0 turns subsampling off), got {self.sample}")
+        for name, top in LIMITS.items():
+            if not 1 <= getattr(self, name) <= top:
+                raise LanternError(f"word2vec {name} must be between 1 and {top:,}, got {getattr(self, name)}")
+        if not 0 < self.min_alpha <= self.alpha <= 1:  # also false for NaN
+            raise LanternError(f"need 0 < min_alpha <= alpha <= 1, got {self.min_alpha} and {self.alpha}")
+        if not 0 <= self.sample < math.inf:
+            raise LanternError(f"sample must be a number >= 0 (0 turns subsampling off), got {self.sample}")
+        if not 0 <= self.seed < 2**32:
+            raise LanternError(f"seed must be in [0, 2^32), got {self.seed}")
         return self
 
 
@@ -321,5 +326,7 @@ def train_word2vec(corpus: Corpus, tokenizer: WordTokenizer, cfg: Word2VecConfig
     finally:
         torch.set_num_threads(threads)
     seconds = time.perf_counter() - t0
+    if not torch.isfinite(trainer.syn0).all():
+        raise LanternError(f"training diverged (the vectors hold NaN or inf): try a smaller alpha than {cfg.alpha}")
     vectors = WordVectors(tokenizer.words[1:], trainer.syn0[1:tokenizer.vocab_size].clone())
     return vectors, TrainStats(seconds, corpus.raw_words, cfg.epochs, trainer.loss)

@@ -8,8 +8,8 @@ import typer
 from typer.exceptions import TyperException
 
 from ..errors import LanternError
-from . import (convert, demo, embed, generate, inspect, prepare, serve, tokenizer, train, translate,  # noqa: F401
-               word2vec)  # (importing them registers their commands)
+from . import (convert, demo, embed, generate, inspect, prepare, quantize, serve, tokenizer, train,  # noqa: F401
+               translate, word2vec)  # (importing them registers their commands)
 from .app import app
 
 
@@ -19,10 +19,11 @@ def main(argv: list[str] | None = None) -> int:
         result = command.main(args=argv, prog_name="lantern", standalone_mode=False)
     except typer.Exit as exc:  # --help and friends
         return exc.exit_code
-    except TyperException as exc:  # bad flags or arguments (Typer's click errors)
-        hint = f" (see '{exc.ctx.command_path} --help')" if getattr(exc, "ctx", None) else ""
-        print(f"error: {exc.format_message()}{hint}", file=sys.stderr)
-        return 2
+    except TyperException as exc:
+        if type(exc).__name__ != "NoArgsIsHelpError":
+            return _usage_error(exc)
+        print(exc.format_message())  # a bare `lantern` (or `lantern tokenizer`) shows what it can do
+        return 0
     except LanternError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -30,6 +31,13 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     return result if isinstance(result, int) else 0
+
+
+def _usage_error(exc: TyperException) -> int:
+    """Bad flags or arguments (Typer's click errors): one line, exit 2."""
+    hint = f" (see '{exc.ctx.command_path} --help')" if getattr(exc, "ctx", None) else ""
+    print(f"error: {exc.format_message()}{hint}", file=sys.stderr)
+    return 2
 
 
 def run() -> None:

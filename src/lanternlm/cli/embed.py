@@ -38,7 +38,7 @@ def _documents(paths: List[Path], split: str) -> list[tuple[str, str]]:
 def tfidf_command(
     input: List[Path] = typer.Option(..., "--input", "-i", metavar="DOCS", help="Text file(s) holding the documents (repeatable)."),
     query: str = typer.Option(..., "--query", "-q", help="The text to search for."),
-    top: int = typer.Option(5, "--top", "-n", help="How many documents to show."),
+    top: int = typer.Option(5, "--top", "-n", min=1, help="How many documents to show."),
     split: str = typer.Option("line", "--split", help="What one document is: line | paragraph | file."),
 ) -> None:
     """Rank documents by cosine similarity of TF-IDF vectors (smooth idf, l2-normalised) to the query."""

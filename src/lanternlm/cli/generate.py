@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from .app import app
-from .options import DEVICE
+from .options import DEVICE, WEIGHTS
 
 MAX_NEW_TOKENS = typer.Option(500, "--max-new-tokens", "-n", help="Number of tokens to generate.")
 TEMPERATURE = typer.Option(0.8, "--temperature", "-t", help="Softmax temperature; 0 = greedy.")
@@ -22,12 +22,12 @@ FREQUENCY = typer.Option(0.0, "--frequency-penalty", help="Subtract this times t
 SEED = typer.Option(None, help="Random seed, for a repeatable sample.")
 
 
-def load_engine(run: Path, device: Optional[str]):
+def load_engine(run: Path, device: Optional[str], dtype: Optional[str] = None):
     from ..device import resolve_device
     from ..generate import Engine
     from ..runs import load_run
 
-    loaded = load_run(run, resolve_device(device or "auto"))
+    loaded = load_run(run, resolve_device(device or ("cpu" if dtype == "int8" else "auto")), quantize=dtype)
     return Engine(loaded.model, loaded.tokenizer)
 
 
@@ -60,6 +60,7 @@ def sample_command(
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute the whole context every step (the slow reference path)."),
     seed: Optional[int] = SEED,
     device: Optional[str] = DEVICE,
+    dtype: Optional[str] = WEIGHTS,
 ) -> None:
     """Generate text from a trained model, streaming it to the terminal."""
     from ..generate import GenerationConfig
@@ -68,7 +69,7 @@ def sample_command(
                               min_p=min_p, repetition_penalty=repetition_penalty, presence_penalty=presence_penalty,
                               frequency_penalty=frequency_penalty, num_beams=num_beams, length_penalty=length_penalty,
                               stop=tuple(stop), seed=seed, use_cache=not no_cache).validate()
-    stream_to_terminal(load_engine(run, device), prompt, config)
+    stream_to_terminal(load_engine(run, device, dtype), prompt, config)
 
 
 @app.command("next")
@@ -78,13 +79,14 @@ def next_command(
     top: int = typer.Option(10, "--top", help="How many of the most likely tokens to list."),
     temperature: float = typer.Option(1.0, "--temperature", "-t", help="p = softmax(logits / T): T < 1 sharpens, T > 1 flattens."),
     device: Optional[str] = DEVICE,
+    dtype: Optional[str] = WEIGHTS,
 ) -> None:
     """Show the next-token probability distribution as a table with bars."""
     from ..errors import LanternError
 
     if top <= 0:
         raise LanternError(f"--top must be positive, got {top}")
-    engine = load_engine(run, device)
+    engine = load_engine(run, device, dtype)
     probs = engine.next_token_distribution(prompt, temperature)
     values, ids = probs.topk(min(top, probs.numel()))
     typer.echo(f"next token after {prompt!r} (temperature {temperature:g}, vocabulary {probs.numel():,})")
@@ -121,6 +123,7 @@ def chat_command(
     repetition_penalty: float = REPETITION,
     seed: Optional[int] = SEED,
     device: Optional[str] = DEVICE,
+    dtype: Optional[str] = WEIGHTS,
 ) -> None:
     """Chat with a model: one line per user turn on stdin, replies streamed (history kept within the context)."""
     from dataclasses import replace
@@ -131,7 +134,7 @@ def chat_command(
 
     config = GenerationConfig(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
                               repetition_penalty=repetition_penalty, seed=seed).validate()
-    engine = load_engine(run, device)
+    engine = load_engine(run, device, dtype)
     engine.check_continues_text()
     interactive = sys.stdin.isatty()  # piped input: no "you>" prompts in the output
     history: list[dict[str, str]] = []

@@ -9,6 +9,7 @@ import typer
 
 from ..errors import LanternError
 from .app import app
+from .options import progress_console
 
 
 @app.command("prepare")
@@ -18,7 +19,7 @@ def prepare_command(
     out: Path = typer.Option(..., "--out", "-o", help="Data directory to write (train.bin, val.bin, header.json, tokenizer.json; with --pairs train/val .npz and .tsv)."),
     val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="Last fraction of the tokens kept for validation; default 0.1 (with --pairs: a seeded 0.05 of the pairs)."),
     val: Optional[Path] = typer.Option(None, "--val", help="A separate validation file instead of --val-fraction."),
-    workers: int = typer.Option(0, "--workers", help="Encoding processes; 0 = all cores."),
+    workers: int = typer.Option(0, "--workers", min=0, help="Encoding processes; 0 = all cores."),
     pairs: Optional[Path] = typer.Option(None, "--pairs", metavar="FILE.tsv", help="Sentence pairs for translation, one tab-separated pair per line (instead of --input)."),
     source_column: int = typer.Option(0, "--source-column", help="With --pairs: the column (from 0) holding the source sentence."),
     target_column: int = typer.Option(1, "--target-column", help="With --pairs: the column (from 0) holding the target sentence."),
@@ -27,13 +28,13 @@ def prepare_command(
     max_words: int = typer.Option(0, "--max-words", help="With --pairs: drop pairs with more words than this on a side; 0 = no limit."),
     max_tokens: int = typer.Option(64, "--max-tokens", help="With --pairs: drop pairs with more tokens than this on a side (end token included)."),
     seed: int = typer.Option(0, "--seed", help="With --pairs: seed of the validation split."),
+    force: bool = typer.Option(False, "--force", help="Replace prepared data already in --out (nothing else is ever replaced)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Tokenize text into uint16/uint32 token files (documents joined by <|endoftext|>), or, with --pairs, sentence
     pairs into a translation data set (length filtering reported, validation split by a fixed seed)."""
     import time
 
-    from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     if pairs is not None:
@@ -41,21 +42,23 @@ def prepare_command(
             raise LanternError("--pairs prepares sentence pairs; drop --input/--val (the validation pairs are drawn "
                                "from the file by --val-fraction and --seed)")
         return prepare_pairs_command(pairs, out, tokenizer, val_fraction, source_column, target_column, vocab_size,
-                                     separate_vocabularies, max_words, max_tokens, seed, quiet)
+                                     separate_vocabularies, max_words, max_tokens, seed, force, quiet)
     if tokenizer is None or not input:
         raise LanternError("give --tokenizer and --input (or --pairs FILE.tsv for translation data)")
 
-    from ..data.prepare import prepare
+    from ..data.prepare import plan_prepare, write_prepared
 
     if val_fraction is not None and val is not None:
         raise LanternError("give --val-fraction or --val, not both")
+    plan = plan_prepare(tokenizer, input, out, 0.1 if val_fraction is None else val_fraction, val, workers or None,
+                        force)
     start = time.perf_counter()
+    console, disabled = progress_console(quiet)
     progress = Progress(SpinnerColumn(), TextColumn("[bold]tokenizing[/] {task.fields[chars]} characters"),
-                        TimeElapsedColumn(), console=Console(stderr=True), disable=quiet)
+                        TimeElapsedColumn(), console=console, disable=disabled, transient=True)
     task = progress.add_task("prepare", total=None, chars="0")
     with progress:
-        header = prepare(tokenizer, input, out, 0.1 if val_fraction is None else val_fraction, val, workers or None,
-                         lambda done: progress.update(task, chars=f"{done:,}"))
+        header = write_prepared(plan, lambda done: progress.update(task, chars=f"{done:,}"))
     splits = header["splits"]
     typer.echo(f"prepared {splits['train']['tokens']:,} train + {splits['val']['tokens']:,} val tokens "
                f"({header['dtype']}) in {time.perf_counter() - start:.1f} s -> {out}")
@@ -63,22 +66,22 @@ def prepare_command(
 
 def prepare_pairs_command(pairs: Path, out: Path, tokenizer: Optional[Path], val_fraction: Optional[float],
                           source_column: int, target_column: int, vocab_size: int, separate: bool, max_words: int,
-                          max_tokens: int, seed: int, quiet: bool) -> None:
+                          max_tokens: int, seed: int, force: bool, quiet: bool) -> None:
     import time
 
-    from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from ..data.prepare_pairs import prepare_pairs
 
     start = time.perf_counter()
+    console, disabled = progress_console(quiet)
     progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.fields[stage]}"), TimeElapsedColumn(),
-                        console=Console(stderr=True), disable=quiet, transient=True)
+                        console=console, disable=disabled, transient=True)
     task = progress.add_task("pairs", total=None, stage="reading pairs")
     with progress:
         header, report = prepare_pairs(pairs, out, source_column, target_column, vocab_size, tokenizer, separate,
                                        max_words, max_tokens, 0.05 if val_fraction is None else val_fraction, seed,
-                                       lambda stage: progress.update(task, stage=stage))
+                                       lambda stage: progress.update(task, stage=stage), force)
     vocabulary = (f"vocabularies {header['source_vocab_size']:,} + {header['vocab_size']:,}" if separate
                   else f"vocabulary {header['vocab_size']:,}")
     typer.echo(f"{pairs}: {report.summary()}")

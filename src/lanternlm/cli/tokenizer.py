@@ -1,4 +1,4 @@
-"""`lantern tokenizer ...`: train, import, encode, decode, show and measure byte-level BPE tokenizers."""
+"""`lantern tokenizer ...`: train, import, encode, decode, show and measure tokenizers (byte-level BPE, WordPiece)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ import typer
 
 from ..errors import LanternError
 from .app import app
+from .options import MAX_WORKERS, progress_console
 
-tokenizer_app = typer.Typer(help="Train, import, inspect and use tokenizers (byte-level BPE).", no_args_is_help=True)
+tokenizer_app = typer.Typer(help="Train, import, inspect and use tokenizers (byte-level BPE and BERT's WordPiece).",
+                            no_args_is_help=True)
 app.add_typer(tokenizer_app, name="tokenizer")
 
 TOK_ARG = typer.Argument(..., help="Tokenizer file (.json) written by `lantern tokenizer train` or `import`.")
@@ -20,16 +22,16 @@ COLOURS = ["on #3b4252", "on #4c566a", "on #5e81ac", "on #a3be8c", "on #b48ead",
 
 def _progress_callback(quiet: bool):
     """A rich progress display for the two training stages; returns (context manager, callback)."""
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    console, disabled = progress_console(quiet)
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=Console(stderr=True), disable=quiet)
+                        TimeElapsedColumn(), console=console, disable=disabled)
     tasks: dict[str, int] = {}
 
     def update(stage: str, done: int, total: Optional[int]) -> None:
         if stage not in tasks:
-            label = "counting chunks (chars)" if stage == "count" else "merging"
+            label = "counting (chars read)" if stage == "count" else "merging"
             tasks[stage] = progress.add_task(label, total=total)
         progress.update(tasks[stage], completed=done, total=total)
 
@@ -49,27 +51,45 @@ def _parse_specials(items: List[str]) -> dict[str, int]:
 @tokenizer_app.command("train")
 def train_command(
     input: List[Path] = typer.Option(..., "--input", "-i", metavar="FILE", help="Training text: .txt or .gz files, or directories of them."),
-    vocab_size: int = typer.Option(..., "--vocab-size", "-v", help="Total ids: 256 bytes + merges + special tokens."),
+    vocab_size: int = typer.Option(..., "--vocab-size", "-v", help="Total ids. bpe: 256 bytes + merges + special tokens; wordpiece: 5 special tokens + characters + merged pieces."),
     out: Path = typer.Option(..., "--out", "-o", help="Tokenizer file to write (JSON)."),
-    pattern: str = typer.Option("gpt2", "--pattern", help="Pre-tokenization regex: gpt2 | gpt4."),
-    special: List[str] = typer.Option(["<|endoftext|>"], "--special", help="Special token text (repeatable); given ids after the merges."),
-    workers: int = typer.Option(0, "--workers", help="Processes that count chunks; 0 = all cores."),
+    kind: str = typer.Option("bpe", "--kind", help="bpe (byte-level BPE, GPT) | wordpiece (BERT's WordPiece)."),
+    pattern: Optional[str] = typer.Option(None, "--pattern", help="bpe: pre-tokenization regex gpt2 | gpt4 (default gpt2)."),
+    special: Optional[List[str]] = typer.Option(None, "--special", help="bpe: special token text (repeatable), given ids after the merges; default <|endoftext|>."),
+    lowercase: bool = typer.Option(True, "--lowercase/--no-lowercase", help="wordpiece: lower-case and strip accents before splitting (BERT uncased)."),
+    workers: int = typer.Option(0, "--workers", min=0, max=MAX_WORKERS, help="bpe: processes that count chunks; 0 = all cores."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Train a byte-level BPE tokenizer on text files."""
+    """Train a byte-level BPE (default) or a WordPiece tokenizer on text files."""
     import time
 
-    from ..tokenizers.bpe_train import train_bpe
+    from ..io import check_writable
 
+    if kind not in ("bpe", "wordpiece"):
+        raise LanternError(f"--kind must be bpe or wordpiece, got {kind!r}")
+    if kind == "wordpiece" and (pattern is not None or special is not None):
+        raise LanternError("--pattern and --special are for --kind bpe; WordPiece splits words BERT's way and "
+                           "has [PAD] [UNK] [CLS] [SEP] [MASK]")
+    pattern = pattern or "gpt2"
     if pattern not in ("gpt2", "gpt4"):
         raise LanternError(f"--pattern must be gpt2 or gpt4, got {pattern!r}")
+    check_writable(out)
     start = time.perf_counter()
     progress, update = _progress_callback(quiet)
     with progress:
-        tok = train_bpe(input, vocab_size, pattern, special, workers or None, update)
+        if kind == "wordpiece":
+            from ..tokenizers.wordpiece_train import train_wordpiece
+
+            tok = train_wordpiece(input, vocab_size, lowercase=lowercase, progress=update)
+        else:
+            from ..tokenizers.bpe_train import train_bpe
+
+            tok = train_bpe(input, vocab_size, pattern, ["<|endoftext|>"] if special is None else special,
+                            workers or None, update)
     tok.save(out)
-    typer.echo(f"trained {len(tok.merges):,} merges ({tok.vocab_size:,} ids, pattern {pattern}) in "
-               f"{time.perf_counter() - start:.1f} s -> {out}")
+    what = (f"{tok.vocab_size:,} WordPiece ids, {'lower-cased' if lowercase else 'cased'}" if kind == "wordpiece"
+            else f"{len(tok.merges):,} merges ({tok.vocab_size:,} ids, pattern {pattern})")
+    typer.echo(f"trained {what} in {time.perf_counter() - start:.1f} s -> {out}")
 
 
 @tokenizer_app.command("import")
@@ -79,18 +99,38 @@ def import_command(
     tiktoken: Optional[Path] = typer.Option(None, "--tiktoken", metavar="FILE", help="A .tiktoken rank file."),
     pattern: str = typer.Option("gpt2", "--pattern", help="Regex for a .tiktoken file: gpt2 (r50k/p50k) | gpt4 (cl100k) | o200k."),
     special: List[str] = typer.Option([], "--special", metavar="TEXT=ID", help="Special tokens for a .tiktoken file; default: OpenAI's for --pattern."),
+    wordpiece: Optional[Path] = typer.Option(None, "--wordpiece", metavar="DIR_OR_VOCAB_TXT", help="A BERT WordPiece tokenizer: a Hugging Face model directory or a vocab.txt."),
+    lowercase: Optional[bool] = typer.Option(None, "--lowercase/--no-lowercase", help="--wordpiece: lower-case and strip accents (default: the directory's config; for a bare vocab.txt, lower-case)."),
 ) -> None:
-    """Import GPT-2's files or an OpenAI .tiktoken rank file as a Lantern tokenizer."""
+    """Import GPT-2's files, an OpenAI .tiktoken rank file or a BERT WordPiece vocabulary as a Lantern tokenizer."""
+    from ..io import check_writable
     from ..tokenizers.bpe import BPETokenizer
 
-    if (gpt2 is None) == (tiktoken is None):
-        raise LanternError("give exactly one of --gpt2 ENCODER_JSON VOCAB_BPE or --tiktoken FILE")
+    if sum(option is not None for option in (gpt2, tiktoken, wordpiece)) != 1:
+        raise LanternError("give exactly one of --gpt2 ENCODER_JSON VOCAB_BPE, --tiktoken FILE or --wordpiece DIR")
+    check_writable(out)
+    if wordpiece is not None:
+        _import_wordpiece(wordpiece, lowercase, out)
+        return
     if gpt2 is not None:
         tok = BPETokenizer.from_gpt2_files(*gpt2)
     else:
         tok = BPETokenizer.from_tiktoken_file(tiktoken, pattern, _parse_specials(special) if special else None)
     tok.save(out)
     typer.echo(f"imported {len(tok.merges):,} merges ({tok.vocab_size:,} ids, "
+               f"{len(tok.special_tokens)} special tokens) -> {out}")
+
+
+def _import_wordpiece(source: Path, lowercase: Optional[bool], out: Path) -> None:
+    from ..tokenizers.wordpiece import WordPieceTokenizer
+
+    if source.is_dir():
+        overrides = {} if lowercase is None else {"lowercase": lowercase, "strip_accents": None}
+        tok = WordPieceTokenizer.from_hf_directory(source, **overrides)
+    else:
+        tok = WordPieceTokenizer.from_vocab(source, lowercase=True if lowercase is None else lowercase)
+    tok.save(out)
+    typer.echo(f"imported {tok.vocab_size:,} WordPiece ids ({'lower-cased' if tok.pre.lowercase else 'cased'}, "
                f"{len(tok.special_tokens)} special tokens) -> {out}")
 
 
@@ -113,7 +153,7 @@ def encode_command(
         typer.echo(" ".join(map(str, tokenizer.encode(text, **kwargs))))
         return
     if not hasattr(tokenizer, "encode_iterable"):
-        raise LanternError(f"--input needs a BPE tokenizer; {tok} is kind {tokenizer.kind!r}")
+        raise LanternError(f"--input needs a BPE or WordPiece tokenizer; {tok} is kind {tokenizer.kind!r}")
     ids = tokenizer.encode_iterable(iter_lines(input), **kwargs)
     line: list[str] = []
     for i in ids:
@@ -149,9 +189,11 @@ def show_command(
 
     tokenizer = load_tokenizer(tok)
     ids = tokenizer.encode(text, **({"allowed_special": "all"} if allow_special else {}))
+    # WordPiece shows its decoded pieces (" word", "ing"), so word boundaries stay visible.
+    pieces = tokenizer.decode_pieces(ids) if hasattr(tokenizer, "decode_pieces") else map(tokenizer.token_text, ids)
     shown = Text()
-    for n, i in enumerate(ids):
-        shown.append(tokenizer.token_text(i), style=COLOURS[n % len(COLOURS)])
+    for n, piece in enumerate(pieces):
+        shown.append(piece, style=COLOURS[n % len(COLOURS)])
     console = Console(highlight=False)
     console.print(shown)
     n_bytes = len(text.encode("utf-8"))
@@ -164,7 +206,7 @@ def show_command(
 def stats_command(
     tok: Path = TOK_ARG,
     file: Path = typer.Argument(..., help="Text file (.txt or .gz) to measure on."),
-    top: int = typer.Option(10, "--top", help="How many frequent and long tokens to list."),
+    top: int = typer.Option(10, "--top", min=1, help="How many frequent and long tokens to list."),
 ) -> None:
     """Compression of a text file: bytes/token, tokens/word, the most frequent and the longest tokens."""
     from collections import Counter

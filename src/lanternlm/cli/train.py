@@ -2,23 +2,38 @@
 
 from __future__ import annotations
 
-import shutil
+import math
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from ..errors import LanternError
 from .app import app
-from .options import DEVICE, SET_OPTION
+from .options import DEVICE, SET_OPTION, WEIGHTS
 
 QUICKSTART_PRESET = "shakespeare-char-cpu"
 
 
 def _print_result(result) -> None:
-    val = f"{result.val_loss:.4f}" if result.val_loss is not None else "n/a"
-    typer.echo(f"trained {result.steps} steps: val loss {val}, {result.ms_per_iter:.1f} ms/iter, "
-               f"{result.tokens_per_sec:,.0f} tokens/s -> {result.run_dir}")
+    def figure(value, spec):
+        return "n/a" if value is None else format(value, spec)
+
+    done = f"trained {result.steps} steps" if result.trained_now else f"already trained to {result.steps} steps"
+    typer.echo(f"{done}: val loss {figure(result.val_loss, '.4f')}, {figure(result.ms_per_iter, '.1f')} ms/iter, "
+               f"{figure(result.tokens_per_sec, ',.0f')} tokens/s -> {result.run_dir}")
+
+
+def _train(config, out: Path, **options):
+    """`train()`, its Python-API wording of "this folder already holds a run" put in the CLI's flags."""
+    from ..errors import LanternError
+    from ..runs import RunExistsError
+    from ..train import train
+
+    try:
+        return train(config, out, **options)
+    except RunExistsError as exc:
+        raise LanternError(f"{exc.root} already holds a run ({exc.state}); use --resume to continue it, "
+                           "--overwrite to replace it, or choose another --out") from None
 
 
 @app.command("train")
@@ -30,15 +45,16 @@ def train_command(
     input: list[Path] = typer.Option([], "--input", "-i", metavar="FILE", help="Training text file(s), .txt or .gz [data.input]; default: bundled Tiny Shakespeare."),
     val: Optional[Path] = typer.Option(None, "--val", help="Separate validation text [data.val_input]; default: the last data.val_fraction of the input."),
     data: Optional[Path] = typer.Option(None, "--data", help="A `lantern prepare`d token directory [data.data_dir]; its tokenizer is used."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its newest checkpoint."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its newest checkpoint (a finished run just reports its figures)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run in --out (only a Lantern run is ever replaced)."),
     init_from: Optional[Path] = typer.Option(None, "--init-from", help="Start from another run's weights, tokenizer and model shape (fine-tuning)."),
     device: Optional[str] = DEVICE,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Train a model: a preset or config, plus --set overrides, on your text or the bundled corpus."""
     from ..config import apply_overrides, resolve_config
+    from ..errors import LanternError
     from ..runs import load_run_config
-    from ..train import train
 
     cli_overrides = list(overrides)
     if input:
@@ -50,20 +66,21 @@ def train_command(
     if device:
         cli_overrides.append(f"train.device={device}")
     if resume:
-        if preset or config or init_from:
-            raise LanternError("--resume continues a run with its own config; drop --preset/--config/--init-from")
-        run_config = apply_overrides(load_run_config(out), cli_overrides).validate()
+        if preset or config or init_from or overwrite:
+            raise LanternError("--resume continues a run with its own config; "
+                               "drop --preset/--config/--init-from/--overwrite")
+        run_config = apply_overrides(load_run_config(out), cli_overrides)  # train() validates it
     else:
         run_config = resolve_config(preset, str(config) if config else None, cli_overrides)
-    _print_result(train(run_config, out, resume=resume, init_from=init_from, quiet=quiet))
+    _print_result(_train(run_config, out, resume=resume, overwrite=overwrite, init_from=init_from, quiet=quiet))
 
 
 @app.command("quickstart")
 def quickstart_command(
     out: Path = typer.Option(Path("runs/quickstart"), "--out", "-o", help="Run directory."),
-    fresh: bool = typer.Option(False, "--fresh", help="Delete an earlier quickstart run in --out and train again."),
-    max_new_tokens: int = typer.Option(500, help="Length of the sample printed at the end."),
-    seed: int = typer.Option(1337, help="Sampling seed."),
+    fresh: bool = typer.Option(False, "--fresh", help="Replace an earlier quickstart run in --out and train again."),
+    max_new_tokens: int = typer.Option(500, min=1, max=100_000, help="Length of the sample printed at the end."),
+    seed: int = typer.Option(1337, min=0, max=2**63 - 1, help="Sampling seed."),
 ) -> None:
     """Train the baby GPT (preset shakespeare-char-cpu) on bundled Tiny Shakespeare, then print a sample.
 
@@ -72,22 +89,15 @@ def quickstart_command(
     from ..config import resolve_config
     from ..generate import Engine, GenerationConfig
     from ..runs import RunPaths, load_run, load_run_config
-    from ..train import train
     from .generate import stream_to_terminal
 
-    sample_config = GenerationConfig(max_new_tokens=max_new_tokens, temperature=0.8, seed=seed).validate()
-    paths = RunPaths(out)
-    if fresh and paths.root.exists():
-        if not paths.config.exists():
-            raise LanternError(f"{out} exists but is not a Lantern run; refusing to delete it")
-        shutil.rmtree(paths.root)
-    existing = paths.checkpoints.exists()
+    sampling = GenerationConfig(max_new_tokens=max_new_tokens, temperature=0.8, seed=seed).validate()  # before training
+    existing = RunPaths(out).config.is_file() and not fresh
     config = load_run_config(out) if existing else resolve_config(QUICKSTART_PRESET)
-    typer.echo(f"{'Continuing' if existing else 'Training'} the {QUICKSTART_PRESET} model in {out} ...")
-    _print_result(train(config, out, resume=existing))
+    _print_result(_train(config, out, resume=existing, overwrite=fresh))
     run = load_run(out)
     typer.echo(f"\n--- sample ({max_new_tokens} characters, temperature 0.8, seed {seed}) ---")
-    stream_to_terminal(Engine(run.model, run.tokenizer), "\n", sample_config)
+    stream_to_terminal(Engine(run.model, run.tokenizer), "\n", sampling)
 
 
 @app.command("eval")
@@ -101,14 +111,16 @@ def eval_command(
     target_column: int = typer.Option(1, "--target-column", help="With --pairs: the column (from 0) of the reference translation."),
     beam: int = typer.Option(1, "--beam", help="Translation runs: beam search with this many beams; 1 = greedy."),
     limit: int = typer.Option(0, "--limit", help="Translation runs: score only the first N pairs; 0 = all."),
+    tokens: bool = typer.Option(False, "--tokens", help="Also print every scored token with p and -log p (coloured) and the running mean."),
     device: Optional[str] = DEVICE,
+    dtype: Optional[str] = WEIGHTS,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Score held-out text: mean loss (nats/token), perplexity = exp(loss), and bits per byte. A translation
     (seq2seq) run: BLEU and chrF of its translations of held-out pairs, and loss per target token.
 
     Default: the run's own validation split. Bits per byte do not depend on the tokenizer, so character
-    and BPE models compare on the same text.
+    and BPE models compare on the same text. --tokens shows the loss of each token: its mean is the loss.
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -123,13 +135,14 @@ def eval_command(
 
     if input and data:
         raise LanternError("give --input or --data, not both")
-    dev = resolve_device(device or "auto")
-    loaded = load_run(run, dev)
+    dev = resolve_device(device or ("cpu" if dtype == "int8" else "auto"))
+    loaded = load_run(run, dev, quantize=dtype)
     if loaded.model.is_encoder_decoder or pairs is not None:
         from .translate import eval_translation
 
-        if input or data or stride:
-            raise LanternError("--input, --data and --stride score a token stream; a translation run takes --pairs")
+        if input or data or stride or tokens:
+            raise LanternError("--input, --data, --stride and --tokens score a token stream; a translation run "
+                               "takes --pairs")
         return eval_translation(loaded, pairs, source_column, target_column, beam, limit, quiet)
     block_size = loaded.config.model.block_size
     if not 0 <= stride <= block_size:
@@ -145,11 +158,41 @@ def eval_command(
     progress = Progress(TextColumn("[bold]scoring windows"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                         console=Console(stderr=True), disable=quiet, transient=True)
     task = progress.add_task("eval", total=None)
+    per_token: list[tuple[int, float]] = []
     with progress:
         result = evaluate_windows(loaded.model, scored, block_size, token_byte_lengths(loaded.tokenizer),
                                   stride=stride or None, device=dev,
-                                  on_progress=lambda done, total: progress.update(task, completed=done, total=total))
+                                  on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+                                  on_scored=lambda ids, nll: per_token.extend(zip(ids.tolist(), nll.tolist())))
+    if tokens:
+        print_token_losses(loaded.tokenizer, per_token, int(scored.window(0, 1)[0]))
     typer.echo(f"{source}: {result.summary()}")
+
+
+SURPRISE_COLOURS = ((0.5, "green"), (0.1, "yellow"), (0.01, "dark_orange"), (0.0, "red"))  # p at least -> colour
+
+
+def print_token_losses(tokenizer, per_token: list[tuple[int, float]], first_id: int) -> None:
+    """The text coloured by how surprising each token was, then one row per token: p, -log p and the running
+    mean of -log p, which after the last token is the cross-entropy."""
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(highlight=False, soft_wrap=True)
+    colour = [next(c for floor, c in SURPRISE_COLOURS if math.exp(-nll) >= floor) for _, nll in per_token]
+    text = Text(tokenizer.token_text(first_id), style="dim")  # context only: nothing predicts the first token
+    for (token_id, _), style in zip(per_token, colour):
+        text.append(tokenizer.token_text(token_id), style=style)
+    console.print(text)
+    console.print(f"\n{'#':>6}  {'token':<14}{'p':>8}  {'-log p':>8}  {'running mean':>12}"
+                  "   (the first token is context only)")
+    total = 0.0
+    for n, ((token_id, nll), style) in enumerate(zip(per_token, colour), 1):
+        total += nll
+        row = Text(f"{n:>6}  ")
+        row.append(f"{tokenizer.token_text(token_id)!r:<14}", style=style)
+        row.append(f"{math.exp(-nll):>8.4f}  {nll:>8.4f}  {total / n:>12.4f}")
+        console.print(row)
 
 
 @app.command("plot")

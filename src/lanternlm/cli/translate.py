@@ -12,7 +12,7 @@ import typer
 from ..errors import LanternError
 from .app import app
 from .generate import load_engine
-from .options import DEVICE
+from .options import DEVICE, progress_console
 
 
 @app.command("translate")
@@ -37,6 +37,7 @@ def translate_command(
     """Translate sentences (arguments or --input FILE, one per line); translations go to stdout, one per line."""
     from ..generate import GenerationConfig
     from ..generate.translate import translate
+    from ..io import check_writable
 
     if bool(texts) == (input is not None):
         raise LanternError("give the sentences to translate as arguments or with --input FILE (one of them)")
@@ -50,6 +51,8 @@ def translate_command(
     lines = read_sentences(input) if input is not None else list(texts)
     if alignment is not None and len(lines) != 1:
         raise LanternError(f"--alignment draws one translation; {len(lines)} sentences were given")
+    if alignment is not None:
+        check_writable(alignment)
     engine = load_engine(run, device)
     started = time.perf_counter()
     with sentence_progress(len(lines), quiet or len(lines) < 2 * batch_size) as advance:
@@ -80,13 +83,13 @@ def sentence_progress(total: int, disabled: bool):
     """A progress bar over sentences on stderr; the context yields a callback taking the number done."""
     from contextlib import contextmanager
 
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     @contextmanager
     def bar():
+        console, off = progress_console(disabled)
         progress = Progress(TextColumn("[bold]translating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                            console=Console(stderr=True), disable=disabled, transient=True)
+                            console=console, disable=off, transient=True)
         task = progress.add_task("translate", total=total)
         with progress:
             yield lambda done: progress.update(task, completed=done)
@@ -109,7 +112,6 @@ def draw_alignment(engine, result, out: Path, layer: int | None, head: int | Non
 def eval_translation(loaded, pairs_path: Optional[Path], source_column: int, target_column: int, beam: int,
                      limit: int, quiet: bool) -> None:
     """`lantern eval` of a translation run: BLEU, chrF and loss per target token on held-out pairs."""
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from ..data.pairs import is_pairs_directory
@@ -133,8 +135,9 @@ def eval_translation(loaded, pairs_path: Optional[Path], source_column: int, tar
     if empty is not None:
         raise LanternError(f"{pairs_path}: pair {empty} has an empty source or reference")
     pairs = pairs[:limit] if limit else pairs
+    console, disabled = progress_console(quiet)
     progress = Progress(TextColumn("[bold]translating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                        console=Console(stderr=True), disable=quiet, transient=True)
+                        console=console, disable=disabled, transient=True)
     task = progress.add_task("eval", total=None)
     with progress:
         score = score_translations(Engine(loaded.model, loaded.tokenizer), pairs, config,

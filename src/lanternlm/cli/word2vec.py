@@ -15,7 +15,7 @@ app.add_typer(word2vec_app, name="word2vec")
 
 VEC_ARG = typer.Argument(..., help="Vector file in word2vec text or binary format (e.g. from `lantern word2vec "
                                    "train`, or gensim's save_word2vec_format).")
-WORD_EVAL = Path("../shared/data/word_eval")
+TOP_OPTION = {"min": 1, "max": 10_000}
 
 
 def _load(path: Path):
@@ -38,10 +38,10 @@ def train_command(
     window: int = typer.Option(5, "--window", help="Largest distance between a word and its context (shrunk at random, so near words count more)."),
     negative: int = typer.Option(5, "--negative", help="Negative samples per word, drawn from unigram^0.75."),
     epochs: int = typer.Option(5, "--epochs", help="Passes over the corpus."),
-    min_count: int = typer.Option(5, "--min-count", help="Ignore words seen fewer times than this."),
+    min_count: int = typer.Option(5, "--min-count", min=1, help="Ignore words seen fewer times than this."),
     sample: float = typer.Option(1e-3, "--sample", help="Subsampling threshold for frequent words; 0 = off."),
     alpha: float = typer.Option(0.025, "--alpha", help="Initial learning rate (decays linearly to 0.0001)."),
-    workers: int = typer.Option(2, "--workers", help="Training threads."),
+    workers: int = typer.Option(2, "--workers", help="Training threads (1 or more)."),
     seed: int = typer.Option(1, "--seed", help="Random seed."),
     binary: Optional[bool] = typer.Option(None, "--binary/--text", help="Output format; default: binary if --out ends in .bin."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -50,11 +50,12 @@ def train_command(
     from collections import Counter
 
     from ..classic.word2vec import Word2VecConfig, encode_corpus, sentences_from_text, train_word2vec
-    from ..io import read_text
+    from ..io import check_writable, read_text
     from ..tokenizers.word import WordTokenizer
 
     cfg = Word2VecConfig(sg=sg, dim=dim, window=window, negative=negative, sample=sample, alpha=alpha,
                          min_alpha=min(1e-4, alpha), epochs=epochs, workers=workers, seed=seed).validate()
+    check_writable(out)
     policy = WordTokenizer([], min_count=min_count)
     sentences = [s for path in input for s in sentences_from_text(read_text(path), policy)]
     tokenizer = policy.with_counts(Counter(w for s in sentences for w in s))
@@ -72,7 +73,7 @@ def train_command(
 def similar_command(
     vectors: Path = VEC_ARG,
     word: str = typer.Argument(..., help="The word whose neighbours to list."),
-    top: int = typer.Option(10, "--top", "-n", help="How many neighbours."),
+    top: int = typer.Option(10, "--top", "-n", **TOP_OPTION, help="How many neighbours."),
 ) -> None:
     """Nearest neighbours of a word by cosine similarity."""
     wv = _load(vectors)
@@ -86,7 +87,7 @@ def analogy_command(
     a: str = typer.Argument(..., help="e.g. king"),
     b: str = typer.Argument(..., help="e.g. man"),
     c: str = typer.Argument(..., help="e.g. woman"),
-    top: int = typer.Option(5, "--top", "-n", help="How many answers."),
+    top: int = typer.Option(5, "--top", "-n", **TOP_OPTION, help="How many answers."),
 ) -> None:
     """Vector arithmetic A - B + C (king - man + woman ~ queen); the three words themselves are excluded."""
     wv = _load(vectors)
@@ -100,14 +101,27 @@ def analogy_command(
 @word2vec_app.command("eval")
 def eval_command(
     vectors: Path = VEC_ARG,
-    questions: Path = typer.Option(WORD_EVAL / "questions-words.txt", "--questions", help="Analogy questions (Google's questions-words.txt format)."),
-    wordsim: Path = typer.Option(WORD_EVAL / "wordsim353.tsv", "--wordsim", help="Word pairs with human similarity scores (word1<TAB>word2<TAB>score)."),
+    questions: Optional[Path] = typer.Option(None, "--questions", help="Analogy questions in Google's questions-words.txt format (from the word2vec distribution)."),
+    wordsim: Optional[Path] = typer.Option(None, "--wordsim", help="Word pairs with human similarity scores, word1<TAB>word2<TAB>score (e.g. WordSim353)."),
 ) -> None:
-    """Analogy accuracy by section and Spearman correlation on WordSim353; out-of-vocabulary items are counted."""
+    """Analogy accuracy by section and Spearman correlation on word pairs (give either file or both);
+    out-of-vocabulary items are counted."""
     from ..classic.evaluate import analogy_accuracy, word_similarity
+    from ..errors import LanternError
 
+    if questions is None and wordsim is None:  # neither ships with Lantern
+        raise LanternError("give --questions FILE (Google's questions-words.txt) and/or --wordsim FILE "
+                           "(word1<TAB>word2<TAB>score, e.g. WordSim353)")
     wv = _load(vectors)
-    result = analogy_accuracy(wv, questions)
+    if questions is not None:
+        _print_analogies(analogy_accuracy(wv, questions))
+    if wordsim is not None:
+        sim = word_similarity(wv, wordsim)
+        rho = "n/a" if sim.pairs < 2 else f"{sim.spearman:.4f}"
+        typer.echo(f"\n{wordsim.name}: Spearman {rho} over {sim.pairs} pairs ({sim.skipped} skipped, OOV)")
+
+
+def _print_analogies(result) -> None:
     typer.echo(f"{'section':<30} {'correct':>8} {'answered':>9} {'accuracy':>9} {'skipped (OOV)':>14}")
     rows = result.sections + [result.summary("semantic", lambda s: s.semantic),
                               result.summary("syntactic", lambda s: not s.semantic), result.overall]
@@ -115,9 +129,6 @@ def eval_command(
         if i == len(result.sections):
             typer.echo("-" * 74)
         typer.echo(f"{s.name:<30} {s.correct:>8,} {s.total:>9,} {100 * s.accuracy:>8.2f}% {s.skipped:>14,}")
-    sim = word_similarity(wv, wordsim)
-    rho = "n/a" if sim.pairs < 2 else f"{sim.spearman:.4f}"
-    typer.echo(f"\n{wordsim.name}: Spearman {rho} over {sim.pairs} pairs ({sim.skipped} skipped, OOV)")
 
 
 @word2vec_app.command("plot")

@@ -9,8 +9,10 @@ processes and written in order. Everything is written to a temporary directory r
 
 from __future__ import annotations
 
+import math
 import os
 from contextlib import nullcontext
+from dataclasses import dataclass
 from itertools import chain
 from multiprocessing import get_context
 from pathlib import Path
@@ -19,13 +21,14 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from ..errors import LanternError
-from ..io import atomic_directory, input_files, write_json_atomic
+from ..io import atomic_directory, check_writable, input_files, write_json_atomic
 from ..tokenizers import Tokenizer, load_tokenizer
 from ..tokenizers.pretokenize import DEFAULT_BATCH_CHARS, read_batches
 from .tokenfile import FORMAT_NAME, FORMAT_VERSION, HEADER, TOKENIZER, dtype_for
 
 EOT = "<|endoftext|>"
 PARALLEL_MIN_BATCHES = 4
+MAX_WORKERS = 256  # encoding processes; each holds a tokenizer and a batch of text
 
 _worker_tokenizer: Tokenizer | None = None
 
@@ -84,25 +87,59 @@ def _mark_first(batches):
         previous = number
 
 
-def prepare(tokenizer_path: str | Path, inputs: list[str | Path], out: str | Path, val_fraction: float = 0.1,
-            val_input: str | Path | None = None, workers: int | None = None,
-            progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Tokenize `inputs` into the data directory `out` (train.bin, val.bin, tokenizer.json, header.json).
+@dataclass
+class PreparePlan:
+    """Everything `prepare` needs, checked: made before any output (or progress line) appears."""
 
-    Validation: the file `val_input` if given, else the last `val_fraction` of the training tokens."""
-    if val_input is None and not 0.0 <= val_fraction < 1.0:
+    tokenizer: Tokenizer
+    train_files: list[Path]
+    val_files: list[Path]
+    out: Path
+    val_fraction: float | None  # None: the validation split is val_files
+    workers: int | None  # encoding processes; None: all cores
+
+
+def check_output_folder(out: Path, force: bool) -> None:
+    """`out` may be written: absent, an empty folder, or prepared data (replaced only with `force`); never a
+    file or a folder holding anything else (a run, a corpus), which replacing would delete."""
+    check_writable(out, folder=True)
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if not (out / HEADER).is_file():
+        raise LanternError(f"{out} is a folder that does not hold prepared data; refusing to replace it "
+                           "(choose another output folder)")
+    if not force:
+        raise LanternError(f"{out} already holds prepared data; replace it with --force (force=True in Python)")
+
+
+def plan_prepare(tokenizer_path: str | Path, inputs: list[str | Path], out: str | Path, val_fraction: float = 0.1,
+                 val_input: str | Path | None = None, workers: int | None = None, force: bool = False) -> PreparePlan:
+    """Check the arguments of `prepare` (see there) and the files they name."""
+    if workers is not None and not 1 <= workers <= MAX_WORKERS:
+        raise LanternError(f"workers must be between 1 and {MAX_WORKERS} (or all cores), got {workers}")
+    if val_input is None and not (math.isfinite(val_fraction) and 0.0 <= val_fraction < 1.0):
         raise LanternError(f"--val-fraction must be in [0, 1), got {val_fraction}")
     tok = load_tokenizer(tokenizer_path)
     train_files = input_files(inputs)
     val_files = input_files([val_input]) if val_input is not None else []
+    if all(path.stat().st_size == 0 for path in train_files):
+        raise LanternError("no tokens to prepare: the input is empty")
+    check_output_folder(Path(out), force)
+    return PreparePlan(tok, train_files, val_files, Path(out),
+                       None if val_input is not None else val_fraction, workers)
+
+
+def write_prepared(plan: PreparePlan, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Tokenize a checked plan into its data directory; returns the header."""
+    tok = plan.tokenizer
     dtype = dtype_for(tok.vocab_size)
-    with atomic_directory(out) as tmp:
+    with atomic_directory(plan.out) as tmp:
         tok.save(tmp / TOKENIZER)
-        n_train = write_tokens(tmp / TOKENIZER, train_files, tmp / "train.bin", dtype, workers, progress)
-        if val_input is not None:
-            n_val = write_tokens(tmp / TOKENIZER, val_files, tmp / "val.bin", dtype, workers, progress)
+        n_train = write_tokens(tmp / TOKENIZER, plan.train_files, tmp / "train.bin", dtype, plan.workers, progress)
+        if plan.val_fraction is None:
+            n_val = write_tokens(tmp / TOKENIZER, plan.val_files, tmp / "val.bin", dtype, plan.workers, progress)
         else:
-            n_val = int(n_train * val_fraction)
+            n_val = int(n_train * plan.val_fraction)
             n_train -= n_val
             tail = np.fromfile(tmp / "train.bin", dtype=dtype, offset=n_train * dtype.itemsize)
             tail.tofile(tmp / "val.bin")
@@ -113,8 +150,19 @@ def prepare(tokenizer_path: str | Path, inputs: list[str | Path], out: str | Pat
             "format": FORMAT_NAME, "version": FORMAT_VERSION, "dtype": dtype.str, "vocab_size": tok.vocab_size,
             "eot_id": tok.eot_id, "tokenizer": TOKENIZER, "tokenizer_kind": tok.kind,
             "splits": {"train": {"file": "train.bin", "tokens": n_train}, "val": {"file": "val.bin", "tokens": n_val}},
-            "sources": {"train": [str(p) for p in train_files], "val": [str(p) for p in val_files]},
-            "val_fraction": None if val_input is not None else val_fraction,
+            "sources": {"train": [str(p) for p in plan.train_files], "val": [str(p) for p in plan.val_files]},
+            "val_fraction": plan.val_fraction,
         }
         write_json_atomic(tmp / HEADER, header)
     return header
+
+
+def prepare(tokenizer_path: str | Path, inputs: list[str | Path], out: str | Path, val_fraction: float = 0.1,
+            val_input: str | Path | None = None, workers: int | None = None,
+            progress: Callable[[int], None] | None = None, force: bool = False) -> dict[str, Any]:
+    """Tokenize `inputs` into the data directory `out` (train.bin, val.bin, tokenizer.json, header.json).
+
+    Validation: the file `val_input` if given, else the last `val_fraction` of the training tokens. `out` is
+    written as a whole (a kill leaves the previous version or nothing); existing prepared data there is
+    replaced only with `force`, and a folder holding anything else never."""
+    return write_prepared(plan_prepare(tokenizer_path, inputs, out, val_fraction, val_input, workers, force), progress)

@@ -24,7 +24,8 @@ from ..errors import LanternError
 from ..io import atomic_directory, iter_lines, write_json_atomic
 from ..tokenizers import PairTokenizer, Tokenizer, load_tokenizer
 from ..tokenizers.bpe_train import train_bpe
-from .pairs import ARRAYS, FORMAT_NAME, FORMAT_VERSION, HEADER, TOKENIZER, is_pairs_directory, source_tokenizer
+from .pairs import ARRAYS, FORMAT_NAME, FORMAT_VERSION, HEADER, TOKENIZER, source_tokenizer
+from .prepare import check_output_folder
 
 Progress = Callable[[str], None]
 
@@ -138,7 +139,7 @@ def encode_split(tokenizer: Tokenizer, pairs: list[tuple[str, str]],
 
 
 def check_arguments(out: Path, source_column: int, target_column: int, vocab_size: int, max_words: int,
-                    max_tokens: int, val_fraction: float) -> None:
+                    max_tokens: int, val_fraction: float, force: bool) -> None:
     if source_column < 0 or target_column < 0 or source_column == target_column:
         raise LanternError(f"the source and target columns must be two different column numbers >= 0, got "
                            f"{source_column} and {target_column}")
@@ -149,18 +150,18 @@ def check_arguments(out: Path, source_column: int, target_column: int, vocab_siz
                            f"{max_tokens}")
     if vocab_size < 257:
         raise LanternError(f"the vocabulary needs at least 257 tokens (256 bytes + <|endoftext|>), got {vocab_size}")
-    if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or is_pairs_directory(out))):
-        raise LanternError(f"{out} exists and is not a prepared pairs directory; refusing to replace it")
+    check_output_folder(out, force)
 
 
 def prepare_pairs(path: str | Path, out: str | Path, source_column: int = 0, target_column: int = 1,
                   vocab_size: int = 8000, tokenizer: str | Path | None = None, separate: bool = False,
                   max_words: int = 0, max_tokens: int = 64, val_fraction: float = 0.05, seed: int = 0,
-                  progress: Progress | None = None) -> tuple[dict[str, Any], PairsReport]:
+                  progress: Progress | None = None, force: bool = False) -> tuple[dict[str, Any], PairsReport]:
     """Prepare the pairs of a TSV file into the directory `out` (see the module docstring); returns the header
-    and what was read, dropped and kept. `tokenizer`: an existing tokenizer file instead of training one."""
+    and what was read, dropped and kept. `tokenizer`: an existing tokenizer file instead of training one.
+    Prepared data already in `out` is replaced only with `force`; a folder holding anything else never."""
     out = Path(out)
-    check_arguments(out, source_column, target_column, vocab_size, max_words, max_tokens, val_fraction)
+    check_arguments(out, source_column, target_column, vocab_size, max_words, max_tokens, val_fraction, force)
     say = progress or (lambda stage: None)
     started = time.perf_counter()
     say("reading pairs")

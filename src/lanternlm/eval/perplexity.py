@@ -3,6 +3,9 @@
 cross-entropy = mean negative log-likelihood of the true next token (nats/token); perplexity = exp(that);
 bits per byte = total NLL / (ln 2 · UTF-8 bytes of the scored text), which does not depend on the tokenizer,
 so a character model and a BPE model can be compared on the same text.
+
+Per token: −log p(token | the tokens before it) is that token's loss ("surprise", in nats); the cross-entropy
+is their mean, so `on_scored` hands out every scored token's loss and the mean of them is the result's loss.
 """
 
 from __future__ import annotations
@@ -48,12 +51,14 @@ def token_byte_lengths(tokenizer: Tokenizer) -> torch.Tensor:
 @torch.no_grad()
 def evaluate_windows(model: torch.nn.Module, data: TokenWindows, block_size: int, byte_lengths: torch.Tensor,
                      stride: int | None = None, batch_tokens: int = 4096, device: torch.device | str = "cpu",
-                     on_progress: Callable[[int, int], None] | None = None) -> EvalResult:
+                     on_progress: Callable[[int, int], None] | None = None,
+                     on_scored: Callable[[torch.Tensor, torch.Tensor], None] | None = None) -> EvalResult:
     """Score every token once with a sliding window (stride defaults to block_size: no overlap).
 
     Windows move by `stride`; only targets not scored by an earlier window count, so with a smaller stride
     each scored token sees more context. Targets that are special tokens are skipped. Windows are scored in
-    batches of about `batch_tokens` tokens; `on_progress(windows_done, windows_total)` follows along.
+    batches of about `batch_tokens` tokens; `on_progress(windows_done, windows_total)` follows along;
+    `on_scored(token_ids, nlls)` receives the scored tokens and their −log p, in text order.
     """
     stride = stride or block_size
     if not 0 < stride <= block_size:
@@ -75,6 +80,8 @@ def evaluate_windows(model: torch.nn.Module, data: TokenWindows, block_size: int
             scored[-n_new:] = True
             scored &= byte_lengths[targets] > 0
             total_nll += nll[row][scored].sum().item()
+            if on_scored is not None:
+                on_scored(targets[scored], nll[row][scored])
             n_tokens += int(scored.sum())
             n_bytes += int(byte_lengths[targets[scored]].sum())
         done += len(pending)

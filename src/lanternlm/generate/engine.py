@@ -2,10 +2,11 @@
 
 Autoregressive generation: predict the next-token distribution, choose a token, append it, repeat. Every way
 of generating — one prompt, a batch, streamed text, beam search, the server's requests — runs the one loop
-in `Engine.steps`:
+of `session.DecodingSession` (`Engine.steps` is a session with one request; the server keeps a session open
+and requests join it between steps):
 
-    prompts -> Decoder.prefill -> logits -> chooser.choose -> Step (ids, log-probs) -> Decoder.step -> ...
-                (KV cache)                  Sampler | BeamSearch
+    prompts -> Decoder.prefill -> logits -> chooser.choose -> Step (ids, log-probs) -> Decoder.advance -> ...
+                (KV cache)                  Sampler | BeamSearch                      (one forward for all)
 
 The `Decoder` runs the model (prefill, then one token per step, sliding past the context window); a chooser
 picks each row's next token; `text_steps` turns ids into text with stop sequences; `GenerationStats` times
@@ -15,51 +16,22 @@ HTTP schemas for theirs; the loop trusts them.
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Generic, Iterator, TypeVar
 
 import torch
 
 from ..errors import LanternError
-from ..models import LanguageModel
+from ..models import LanguageModel, check_reads_one_text
 from ..nn.functional import softmax
 from ..tokenizers import Tokenizer
-from .beam import BeamSearch
 from .config import GenerationConfig
-from .decoder import Decoder
-from .sampling import Sampler
+from .session import DecodingSession
+from .stats import GenerationStats
 from .step import Step
 from .streaming import TextStep, text_steps
 
 T = TypeVar("T")
-
-
-@dataclass
-class GenerationStats:
-    prompt_tokens: int = 0
-    new_tokens: int = 0  # summed over the batch
-    time_to_first_token: float = 0.0  # seconds from the call to the first new token (prefill + one sample)
-    total_time: float = 0.0
-    first_tokens: int = 0  # tokens that arrived with the first one (one per row of a batch)
-
-    def record(self, tokens: int, elapsed: float) -> None:
-        """One decoding step produced `tokens` new tokens, `elapsed` seconds after the call."""
-        if tokens and not self.new_tokens:
-            self.time_to_first_token, self.first_tokens = elapsed, tokens
-        self.new_tokens += tokens
-        self.total_time = elapsed
-
-    @property
-    def tokens_per_sec(self) -> float:
-        """Decoding throughput after the first token: new tokens per second, summed over the batch."""
-        decode_time = self.total_time - self.time_to_first_token
-        later = self.new_tokens - self.first_tokens
-        return later / decode_time if later > 0 and decode_time > 0 else float("nan")
-
-    def summary(self) -> str:
-        return (f"{self.new_tokens} tokens, time to first token {1000 * self.time_to_first_token:.1f} ms, "
-                f"{self.tokens_per_sec:.1f} tokens/s")
 
 
 class Generation(Generic[T]):
@@ -102,10 +74,7 @@ class Engine:
 
     def check_continues_text(self) -> None:
         """An encoder–decoder model writes a target from a source sentence; it does not continue a prompt."""
-        if self.model.is_encoder_decoder:
-            raise LanternError(f"this is an encoder–decoder ({self.model.config.family}) model: it writes a "
-                               "translation of a source sentence, it does not continue a prompt (use `lantern "
-                               "translate RUN TEXT`)")
+        check_reads_one_text(self.model, "continuing a prompt")
 
     def encode_prompt(self, prompt: str) -> list[int]:
         if not prompt:
@@ -119,47 +88,38 @@ class Engine:
         return () if self.tokenizer.eot_id is None else (self.tokenizer.eot_id,)
 
     # ------------------------------------------------------------------ the one decoding loop
+    def session(self, max_rows: int) -> DecodingSession:
+        """A session that requests may join between steps, sharing forward passes (up to max_rows rows)."""
+        return DecodingSession(self.model, max_rows)
+
     def steps(self, rows: list[list[int]], config: GenerationConfig, stats: GenerationStats | None = None,
-              sources: list[list[int]] | None = None) -> Iterator[Step]:
+              session: DecodingSession | None = None, sources: list[list[int]] | None = None) -> Iterator[Step]:
         """Decode every row (prompt ids, any lengths) in lock-step; yield each step's new tokens.
 
+        `config` is trusted (validated where it entered). `stats`, when given, is filled in as steps are made.
+        `session`: join that session (and share its forward passes) instead of decoding alone. The request
+        joins at the first `next()`, on the thread that steps the session (the server's model worker).
         An encoder–decoder model needs `sources`, one source id list per row (the rows are then target
-        prefixes, e.g. the start token); a decoder-only model takes none. Checked here, before the first step.
-        `config` is trusted (validated where it entered). `stats`, when given, is filled in as steps are made."""
+        prefixes, e.g. the start token); a decoder-only model takes none. Checked here, before the first step."""
         if sources is None:
             self.check_continues_text()
-        if sources is not None and (not self.model.is_encoder_decoder or len(sources) != len(rows)):
+        elif not self.model.is_encoder_decoder or len(sources) != len(rows):
             raise ValueError("sources go with an encoder–decoder model, one per row")
-        return self._steps(rows, config, stats if stats is not None else GenerationStats(), sources)
+        return self._join(rows, config, stats, session, sources)
 
-    @torch.no_grad()
-    def _steps(self, rows: list[list[int]], config: GenerationConfig, stats: GenerationStats,
-               sources: list[list[int]] | None) -> Iterator[Step]:
-        stats.prompt_tokens = sum(map(len, rows))
-        started = time.perf_counter()
-        self.model.eval()
-        decoder = Decoder(self.model, use_cache=config.use_cache)
-        stops = self.stop_ids(config)
-        if config.num_beams > 1:
-            chooser = BeamSearch(len(rows), config, stops)
-        else:
-            chooser = Sampler(rows, config, stops, self.model.config.vocab_size, self.device)
-        logits = decoder.prefill(chooser.decoder_rows(rows), sources and chooser.decoder_rows(sources))
-        while True:
-            choice = chooser.choose(logits, decoder.in_prompt)
-            stats.record(sum(int((step.ids >= 0).sum()) for step in choice.steps), time.perf_counter() - started)
-            yield from choice.steps
-            if choice.done:
-                return
-            if choice.reorder is not None:
-                decoder.reorder(choice.reorder)
-            logits = decoder.step(choice.next_ids)
+    def _join(self, rows: list[list[int]], config: GenerationConfig, stats: GenerationStats | None,
+              session: DecodingSession | None, sources: list[list[int]] | None) -> Iterator[Step]:
+        if session is None:
+            decoder_rows = len(rows) * config.num_beams
+            session = DecodingSession(self.model, decoder_rows)
+        request = session.add(rows, config, self.stop_ids(config), stats, sources)
+        yield from session.steps_of(request)
 
     def stream_rows(self, rows: list[list[int]], config: GenerationConfig,
-                    sources: list[list[int]] | None = None) -> Generation[TextStep]:
+                    session: DecodingSession | None = None) -> Generation[TextStep]:
         """The loop as text: per step, each row's new text and finish reason (what the server streams)."""
         stats = GenerationStats()
-        steps = self.steps(rows, config, stats, sources)
+        steps = self.steps(rows, config, stats, session)
         return Generation(text_steps(steps, self.tokenizer, len(rows), config), stats)
 
     def stream_text(self, prompt_ids: list[int], config: GenerationConfig) -> Generation[str]:

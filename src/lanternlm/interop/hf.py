@@ -24,7 +24,7 @@ from safetensors.torch import save_file
 
 from ..config import ModelConfig, RunConfig
 from ..errors import LanternError
-from ..io import atomic_directory, read_json, write_json_atomic, write_text_atomic
+from ..io import atomic_directory, check_readable, check_writable, read_json, write_json_atomic, write_text_atomic
 from ..models import build_model
 from ..runs import RunPaths, load_run_config, load_weights, save_weights
 from ..tokenizers import load_tokenizer
@@ -46,13 +46,18 @@ def read_hf_directory(directory: Path) -> tuple[Family, ModelConfig, dict[str, t
         values = family.from_hf(hf)
     except KeyError as exc:
         raise LanternError(f"{path}: lacks {exc.args[0]!r}") from None
+    except (TypeError, ValueError, ZeroDivisionError) as exc:  # e.g. "hidden_size": null, or 0 heads
+        raise LanternError(f"{path}: a value has the wrong type or size ({exc})") from None
     tensors = read_safetensors(directory)
     if family.read_extras is not None:
         values.update(family.read_extras(directory, set(tensors)))
     names = {f.name for f in fields(ModelConfig)}
     fixed = {k: v for k, v in family.fixed.items() if k in names and not isinstance(v, tuple)}
     config = ModelConfig(**{**fixed, **values})
-    config.validate()
+    try:
+        config.validate()  # where an HF config enters Lantern: every layer after this trusts it
+    except LanternError as exc:
+        raise LanternError(f"{path}: {exc}") from None
     return (bert_family(config) if config.family == "bert" else family), config, tensors
 
 
@@ -65,6 +70,7 @@ def read_safetensors(directory: Path) -> dict[str, torch.Tensor]:
         raise LanternError(f"{directory}: no .safetensors weights{hint}")
     tensors = {}
     for path in files:
+        check_readable(path, "weights file")
         try:
             with safe_open(str(path), framework="pt") as f:
                 tensors.update({key: f.get_tensor(key).float() for key in f.keys()})
@@ -121,12 +127,17 @@ def load_hf_model(directory: str | Path) -> tuple[Family, torch.nn.Module]:
     return family, model.eval()
 
 
+def _check_new_folder(out: Path) -> None:
+    check_writable(out, folder=True)
+    if out.is_dir() and any(out.iterdir()):
+        raise LanternError(f"{out} already exists and is not empty; choose another --out")
+
+
 def import_hf(directory: str | Path, out: str | Path) -> tuple[Family, bool]:
     """Write a Lantern run (config.toml, model.safetensors, tokenizer.json when found) from an HF directory.
     Returns (family, whether a tokenizer came along)."""
     directory, paths = Path(directory), RunPaths(out)
-    if paths.root.exists() and any(paths.root.iterdir()):
-        raise LanternError(f"{paths.root} already exists and is not empty; choose another --out")
+    _check_new_folder(paths.root)
     family, model = load_hf_model(directory)
     tokenizer = read_hf_tokenizer(directory)
     if tokenizer is not None and tokenizer.vocab_size > model.config.vocab_size:
@@ -150,8 +161,7 @@ def export_hf(run: str | Path, out: str | Path) -> Family:
     family = family_for(config)
     if not paths.weights.is_file():
         raise LanternError(f"{paths.root} has no trained weights yet (model.safetensors is missing)")
-    if out.exists() and any(out.iterdir()):
-        raise LanternError(f"{out} already exists and is not empty; choose another --out")
+    _check_new_folder(out)
     model = build_model(config)
     load_weights(model, paths.weights)
     tensors = state_dict_to_hf(family, config, model.state_dict())

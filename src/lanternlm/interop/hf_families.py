@@ -268,8 +268,7 @@ def bert_family(c: ModelConfig) -> Family:
 def family_for(c: ModelConfig) -> Family:
     """The HF family a Lantern config is an instance of, or a LanternError naming the options in the way."""
     if c.family not in ("gpt", "bert"):
-        raise LanternError(f"a {c.family} model has no Hugging Face export here (GPT-2, Llama, Mistral, Mixtral "
-                           f"and BERT shapes have)")
+        raise LanternError(f"the {c.family} family has no Hugging Face equivalent (only gpt and bert runs export)")
     if c.family == "bert":
         family = bert_family(c)
     elif c.n_expert:

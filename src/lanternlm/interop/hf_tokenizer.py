@@ -14,6 +14,7 @@ from pathlib import Path
 from ..errors import LanternError
 from ..io import read_json, write_json_atomic, write_text_atomic
 from ..tokenizers import BPETokenizer, Tokenizer
+from ..tokenizers.wordpiece import WordPieceTokenizer
 from ..tokenizers.formats import bytes_to_unicode
 from ..tokenizers.pretokenize import PATTERNS, pattern_name
 
@@ -40,14 +41,9 @@ def read_hf_tokenizer(directory: Path) -> Tokenizer | None:
     return BPETokenizer.from_ranks(ranks, _split_pattern(data.get("pre_tokenizer")) or "gpt2", specials)
 
 
-def read_wordpiece(directory: Path) -> Tokenizer | None:
-    """BERT's vocab.txt (+ tokenizer.json, tokenizer_config.json) as a WordPieceTokenizer.
-
-    MERGE: tokenizers/wordpiece.py comes from the `wordpiece` branch; until it is merged this returns None and a
-    BERT model is imported without its tokenizer. Drop the ImportError guard when merging."""
-    try:
-        from ..tokenizers.wordpiece import WordPieceTokenizer
-    except ImportError:
+def read_wordpiece(directory: Path) -> WordPieceTokenizer | None:
+    """BERT's vocab.txt (+ tokenizer.json, tokenizer_config.json) as a WordPieceTokenizer; None without one."""
+    if not ((directory / "vocab.txt").is_file() or (directory / "tokenizer.json").is_file()):
         return None
     return WordPieceTokenizer.from_hf_directory(directory)
 
@@ -62,9 +58,25 @@ def _split_pattern(pre_tokenizer: dict | None) -> str | None:
     return None
 
 
+def write_wordpiece(tokenizer: WordPieceTokenizer, directory: Path) -> None:
+    """BERT's files: vocab.txt (one token per line, in id order) and tokenizer_config.json (its options)."""
+    write_text_atomic(directory / "vocab.txt", "\n".join(tokenizer.vocab) + "\n")
+    options = tokenizer.pre.options()
+    config = {"tokenizer_class": "BertTokenizer", "do_lower_case": options["lowercase"],
+              "strip_accents": options["strip_accents"],
+              "tokenize_chinese_chars": options["tokenize_chinese_chars"],
+              **{f"{role}_token": text for role, text in tokenizer.roles.items()}}
+    if tokenizer.model_max_length:
+        config["model_max_length"] = tokenizer.model_max_length
+    write_json_atomic(directory / "tokenizer_config.json", config)
+
+
 def write_hf_tokenizer(tokenizer: Tokenizer, directory: Path) -> bool:
-    """Write GPT-2-format vocab.json + merges.txt (+ tokenizer_config.json) for a BPE tokenizer with GPT-2's
-    pre-tokenization; returns False (writing nothing) for any other tokenizer."""
+    """Write the tokenizer in a form `transformers` reads: BERT's vocab.txt for WordPiece, GPT-2's vocab.json +
+    merges.txt for a BPE tokenizer with GPT-2's pre-tokenization; returns False (writing nothing) otherwise."""
+    if isinstance(tokenizer, WordPieceTokenizer):
+        write_wordpiece(tokenizer, directory)
+        return True
     if not isinstance(tokenizer, BPETokenizer) or tokenizer.pattern != PATTERNS["gpt2"]:
         return False
     table = bytes_to_unicode()

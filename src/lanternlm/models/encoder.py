@@ -22,8 +22,8 @@ import torch.nn.functional as F
 
 from ..config import ModelConfig
 from ..nn import ACTIVATIONS, Linear, make_norm
-from .base import IGNORE_INDEX, LanguageModel
-from .transformer import Block, init_weights, positions
+from .base import IGNORE_INDEX, LanguageModel, TracePoint
+from .transformer import Block, init_weights, positions, transformer_trace_points
 
 
 @dataclass
@@ -142,6 +142,11 @@ class BERT(LanguageModel):
 
     def token_embeddings(self) -> torch.Tensor:
         return self.wte.weight
+
+    def trace_points(self) -> list[TracePoint]:
+        extra = [TracePoint("segment embedding", self.wtt, "embedding")] if self.wtt is not None else []
+        extra.append(TracePoint("embedding norm", self.ln_emb, "norm"))  # LayerNorm(token + position + segment)
+        return transformer_trace_points(self.wte, self.wpe, extra, self.blocks, self.ln_f)
 
     @torch.no_grad()
     def attention_maps(self, ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> list[torch.Tensor]:

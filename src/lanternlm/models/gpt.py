@@ -20,8 +20,8 @@ import torch.nn as nn
 
 from ..config import ModelConfig
 from ..nn import KVCache, Linear, make_norm
-from .base import LanguageModel, output_losses
-from .transformer import Block, init_weights, positions
+from .base import LanguageModel, TracePoint, output_losses
+from .transformer import Block, init_weights, positions, transformer_trace_points
 
 
 @dataclass
@@ -51,18 +51,21 @@ class GPT(LanguageModel):
             if name.endswith("c_proj.weight"):  # GPT-2: residual projections scaled by 1/sqrt(2 * n_layer)
                 nn.init.normal_(param, mean=0.0, std=0.02 / math.sqrt(2 * c.n_layer))
 
-    def embed(self, idx: torch.Tensor, start_pos: int = 0) -> torch.Tensor:
-        """Input embedding = token embedding (+ absolute position embedding), (B, T) -> (B, T, d)."""
+    def embed(self, idx: torch.Tensor, start_pos: int | torch.Tensor = 0) -> torch.Tensor:
+        """Input embedding = token embedding (+ absolute position embedding), (B, T) -> (B, T, d); a (B,) tensor
+        start_pos places each row at its own position."""
         T = idx.size(1)
-        if start_pos + T > self.config.block_size:
-            raise ValueError(f"positions {start_pos}..{start_pos + T - 1} exceed block_size {self.config.block_size}")
+        last = int(start_pos.max()) if isinstance(start_pos, torch.Tensor) else start_pos
+        if last + T > self.config.block_size:
+            raise ValueError(f"positions up to {last + T - 1} exceed block_size {self.config.block_size}")
         x = self.wte(idx)
         if self.wpe is not None:
             x = x + self.wpe(T, start_pos)
         return self.drop(x)
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, return_attention: bool = False,
-                kv_cache: KVCache | None = None, start_pos: int = 0, last_logits_only: bool = False) -> LMOutput:
+                kv_cache: KVCache | None = None, start_pos: int | torch.Tensor = 0,
+                last_logits_only: bool = False) -> LMOutput:
         """idx: (B, T) token ids at positions start_pos..start_pos+T-1 (with `kv_cache`, positions before
         start_pos come from the cache, which this call extends). `last_logits_only`: logits (B, 1, V) for the
         last position only, all generation needs (the LM head is the largest matrix: skip T-1 of its rows)."""
@@ -85,6 +88,9 @@ class GPT(LanguageModel):
     @torch.no_grad()
     def attention_maps(self, ids: torch.Tensor) -> list[torch.Tensor]:
         return self(ids, return_attention=True).attentions
+
+    def trace_points(self) -> list[TracePoint]:
+        return transformer_trace_points(self.wte, self.wpe, [], self.blocks, self.ln_f)
 
     def new_cache(self, batch_size: int, max_len: int | None = None) -> KVCache:
         c = self.config

@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 
 from ..config import ModelConfig
+from .base import TracePoint
 from ..nn import (FeedForward, GroupedQueryAttention, LearnedPositionalEmbedding, MoEFeedForward, RotaryEmbedding,
                   Routing, SinusoidalPositionalEncoding, make_norm)
 
@@ -37,6 +38,16 @@ def init_weights(module: nn.Module) -> None:
         nn.init.normal_(module.weight, mean=0.0, std=0.02)
     if isinstance(module, nn.Linear) and module.bias is not None:
         nn.init.zeros_(module.bias)
+
+
+def transformer_trace_points(wte: nn.Module, wpe: nn.Module | None, extra: list[TracePoint], blocks: nn.ModuleList,
+                             ln_f: nn.Module) -> list[TracePoint]:
+    """A transformer's stages: token embedding, position table (when added), `extra` (segments, an embedding
+    norm), every block, the final norm (absent when post-norm blocks already end in one)."""
+    points = [TracePoint("token embedding", wte, "token_embedding")]
+    points += [TracePoint("position embedding", wpe, "embedding")] if wpe is not None else []
+    points += extra + [TracePoint(f"block {i}", block, "layer") for i, block in enumerate(blocks)]
+    return points + ([] if isinstance(ln_f, nn.Identity) else [TracePoint("final norm", ln_f, "norm")])
 
 
 class Block(nn.Module):

@@ -47,6 +47,14 @@ def allowed_keys(t_query: int, t_key: int, device: torch.device | None = None, c
     return keys if allowed is None else keys & allowed
 
 
+def keys_up_to(positions: torch.Tensor, t_key: int, window: int = 0) -> torch.Tensor:
+    """(B, T_k) bool: the keys a query at positions[b] may see, j <= positions[b] (and within the window).
+    Rows at different positions (continuous batching) share one key range; each sees only its own past."""
+    keys = torch.arange(t_key, device=positions.device)[None, :]
+    allowed = keys <= positions[:, None]
+    return allowed & (positions[:, None] - keys < window) if window > 0 else allowed
+
+
 def attention_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = True,
                         dropout_p: float = 0.0, bias: torch.Tensor | None = None, window: int = 0,
                         key_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -133,12 +141,13 @@ class GroupedQueryAttention(nn.Module):
         self.attn_dropout = attn_dropout
         self.resid_dropout = nn.Dropout(resid_dropout) if resid_dropout > 0 else nn.Identity()
 
-    def forward(self, x: torch.Tensor, return_attention: bool = False, start_pos: int = 0,
+    def forward(self, x: torch.Tensor, return_attention: bool = False, start_pos: int | torch.Tensor = 0,
                 kv_cache: LayerKVCache | None = None,
                 key_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """x: (B, T, d) at positions start_pos..start_pos+T-1. With `kv_cache`, this step's keys and values are
         stored there and the queries attend over every cached position. key_mask: (B, T_keys) bool, False at
-        padding (no query attends to a padded key)."""
+        padding (no query attends to a padded key). A (B,) tensor `start_pos` puts each row's one new token
+        (T = 1) at its own position, over its own cached keys."""
         B, T, C = x.shape
         qkv = self.c_attn(x).view(B, T, self.n_head + 2 * self.n_kv_head, self.head_dim)
         q, k, v = qkv.split([self.n_head, self.n_kv_head, self.n_kv_head], dim=2)
@@ -150,8 +159,12 @@ class GroupedQueryAttention(nn.Module):
         if kv_cache is not None:
             k, v = kv_cache.update(k, v, start_pos)
         dropout_p = self.attn_dropout if self.training else 0.0
-        bias = alibi_bias(self.alibi_slopes, T, k.size(2)) if self.alibi_slopes is not None else None
-        y, weights = attend(q, k, v, return_attention, self.causal, dropout_p, bias, self.sliding_window, key_mask)
+        causal, window = self.causal, self.sliding_window
+        query_pos = start_pos if isinstance(start_pos, torch.Tensor) else None
+        if query_pos is not None:  # one query per row: its own past is all it may see, so no triangle is needed
+            key_mask, causal, window = keys_up_to(query_pos, k.size(2), window), False, 0
+        bias = alibi_bias(self.alibi_slopes, T, k.size(2), query_pos) if self.alibi_slopes is not None else None
+        y, weights = attend(q, k, v, return_attention, causal, dropout_p, bias, window, key_mask)
         y = y.transpose(1, 2).reshape(B, T, C)  # concatenate heads
         return self.resid_dropout(self.c_proj(y)), weights
 

@@ -8,7 +8,8 @@ import torch
 def softmax(logits: torch.Tensor, temperature: float = 1.0, dim: int = -1) -> torch.Tensor:
     """p_i = exp(z_i / T) / sum_j exp(z_j / T) for T > 0 (callers check it where it enters: T = 0 is greedy
     decoding, not a distribution). T < 1 sharpens, T > 1 flattens; computed stably (max-shifted)."""
-    z = logits.float() / temperature if temperature != 1.0 else logits.float()
+    z = logits.to(torch.promote_types(logits.dtype, torch.float32))  # half precision up; float64 stays
+    z = z / temperature if temperature != 1.0 else z
     return torch.softmax(z, dim=dim)
 
 

@@ -24,9 +24,18 @@ class LayerKVCache:
         self.keys, self.values = keys, values
         self.length = 0
 
-    def update(self, k: torch.Tensor, v: torch.Tensor, start_pos: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def update(self, k: torch.Tensor, v: torch.Tensor,
+               start_pos: int | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Store k, v (B, n_kv_head, T, d_head) at positions start_pos..start_pos+T-1; return all keys/values
-        of positions 0..start_pos+T-1."""
+        of positions 0..start_pos+T-1. A (B,) tensor start_pos writes each row's one new token (T = 1) at its
+        own position and returns the keys up to the furthest row (each row sees only its own: attention masks)."""
+        if isinstance(start_pos, torch.Tensor):
+            rows = torch.arange(k.size(0), device=k.device)
+            self.keys[rows, :, start_pos] = k[:, :, 0]
+            self.values[rows, :, start_pos] = v[:, :, 0]
+            end = int(start_pos.max()) + 1
+            self.length = max(self.length, end)
+            return self.keys[:, :, :end], self.values[:, :, :end]
         end = start_pos + k.size(2)
         if start_pos > self.length or end > self.keys.size(2):
             raise ValueError(f"KV cache: cannot write positions {start_pos}..{end - 1} (holds {self.length} of "
@@ -46,15 +55,40 @@ class KVCache:
         self.layers = [LayerKVCache(torch.zeros(shape, device=device, dtype=dtype),
                                     torch.zeros(shape, device=device, dtype=dtype)) for _ in range(n_layer)]
 
+    @classmethod
+    def of_layers(cls, layers: list[LayerKVCache]) -> "KVCache":
+        cache = cls.__new__(cls)
+        cache.layers = layers
+        return cache
+
+    def rows(self, first: int, count: int) -> "KVCache":
+        """Sequences first..first+count-1 as a cache of their own that shares this one's memory (a request's
+        rows inside a continuous batch: what it writes, the batch sees)."""
+        return KVCache.of_layers([LayerKVCache(layer.keys[first:first + count], layer.values[first:first + count])
+                                  for layer in self.layers])
+
+    def move_rows(self, source: int, target: int, count: int) -> None:
+        """Copy sequences source.. onto target.. (closing a gap the batch left when a request ended)."""
+        for layer in self.layers:
+            for tensor in (layer.keys, layer.values):
+                tensor[target:target + count] = tensor[source:source + count].clone()
+
     @property
     def length(self) -> int:
         """Number of positions cached so far."""
         return self.layers[0].length
 
-    def reorder(self, index: torch.Tensor) -> None:
-        """Keep sequences `index` (with repeats): beam search continues its best beams, each with its own cache."""
+    def set_length(self, length: int) -> None:
+        """Record that positions 0..length-1 are filled (rows written by a batch they were part of)."""
         for layer in self.layers:
-            layer.keys, layer.values = layer.keys[index], layer.values[index]
+            layer.length = length
+
+    def reorder(self, index: torch.Tensor) -> None:
+        """Keep sequences `index` (with repeats): beam search continues its best beams, each with its own cache.
+        In place, so a cache that is a view of a larger one (`rows`) stays one."""
+        for layer in self.layers:
+            layer.keys.copy_(layer.keys[index])
+            layer.values.copy_(layer.values[index])
 
     def nbytes(self) -> int:
         return sum(layer.keys.nbytes + layer.values.nbytes for layer in self.layers)

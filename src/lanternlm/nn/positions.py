@@ -8,7 +8,8 @@ permutes nothing in the output), so position must enter somewhere.
 * `none`: the causal mask alone leaks some order information ("NoPE").
 
 Every function takes `start_pos`, the absolute position of the first token, so that incremental decoding with
-a KV cache sees the same positions as a full forward pass.
+a KV cache sees the same positions as a full forward pass. `start_pos` may also be a (B,) tensor: each row of
+the batch at its own position (continuous batching decodes requests that started at different times).
 """
 
 from __future__ import annotations
@@ -19,11 +20,19 @@ import torch
 import torch.nn as nn
 
 
+def rows_of(table: torch.Tensor, length: int, start_pos: int | torch.Tensor) -> torch.Tensor:
+    """Rows start_pos..start_pos+length-1 of a per-position table: (T, ...) for an int start, (B, T, ...) for a
+    (B,) tensor of starts."""
+    if isinstance(start_pos, torch.Tensor):
+        return table[start_pos[:, None] + torch.arange(length, device=start_pos.device)]
+    return table[start_pos:start_pos + length]
+
+
 class LearnedPositionalEmbedding(nn.Embedding):
     """A trained vector per absolute position 0..block_size-1 (GPT-2's `wpe`)."""
 
-    def forward(self, length: int, start_pos: int = 0) -> torch.Tensor:  # type: ignore[override]
-        return self.weight[start_pos:start_pos + length]  # (T, d): the rows of positions start_pos..+T-1
+    def forward(self, length: int, start_pos: int | torch.Tensor = 0) -> torch.Tensor:  # type: ignore[override]
+        return rows_of(self.weight, length, start_pos)  # the rows of positions start_pos..+T-1
 
 
 class SinusoidalPositionalEncoding(nn.Module):
@@ -41,8 +50,8 @@ class SinusoidalPositionalEncoding(nn.Module):
         table[:, 1::2] = torch.cos(position * frequency)
         self.register_buffer("table", table, persistent=False)  # derived, so not saved with the weights
 
-    def forward(self, length: int, start_pos: int = 0) -> torch.Tensor:
-        return self.table[start_pos:start_pos + length]
+    def forward(self, length: int, start_pos: int | torch.Tensor = 0) -> torch.Tensor:
+        return rows_of(self.table, length, start_pos)
 
 
 class RotaryEmbedding(nn.Module):
@@ -60,10 +69,12 @@ class RotaryEmbedding(nn.Module):
         self.register_buffer("cos", angles.cos(), persistent=False)
         self.register_buffer("sin", angles.sin(), persistent=False)
 
-    def forward(self, x: torch.Tensor, start_pos: int = 0) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, start_pos: int | torch.Tensor = 0) -> torch.Tensor:
         """x: (B, H, T, d_head) at positions start_pos..start_pos+T-1."""
         T = x.size(-2)
-        cos, sin = self.cos[start_pos:start_pos + T], self.sin[start_pos:start_pos + T]
+        cos, sin = rows_of(self.cos, T, start_pos), rows_of(self.sin, T, start_pos)
+        if isinstance(start_pos, torch.Tensor):  # (B, T, d) -> (B, 1, T, d): the same angles for every head
+            cos, sin = cos[:, None], sin[:, None]
         x1, x2 = x.chunk(2, dim=-1)
         rotated = torch.cat([-x2, x1], dim=-1)  # (x1, x2) -> (-x2, x1): a quarter turn of every pair
         return (x * cos + rotated * sin).to(x.dtype)
@@ -82,8 +93,14 @@ def alibi_slopes(n_head: int) -> torch.Tensor:
     return torch.tensor(power_of_two(lower) + power_of_two(2 * lower)[0::2][: n_head - lower])
 
 
-def alibi_bias(slopes: torch.Tensor, t_query: int, t_key: int) -> torch.Tensor:
-    """(H, T_q, T_k) additive score bias -slope·(i - j) for query i and key j; queries are the last T_q keys."""
+def alibi_bias(slopes: torch.Tensor, t_query: int, t_key: int,
+               query_pos: torch.Tensor | None = None) -> torch.Tensor:
+    """(H, T_q, T_k) additive score bias -slope·(i - j) for query i and key j; queries are the last T_q keys,
+    or, with `query_pos` (B,), one query per row at its own position: (B, H, 1, T_k)."""
+    keys = torch.arange(t_key, device=slopes.device)
+    if query_pos is not None:
+        distance = (query_pos[:, None] - keys[None, :]).float()  # (B, T_k)
+        return -slopes[None, :, None, None] * distance[:, None, None, :]
     query = torch.arange(t_query, device=slopes.device)[:, None] + (t_key - t_query)
-    distance = (query - torch.arange(t_key, device=slopes.device)[None, :]).float()
+    distance = (query - keys[None, :]).float()
     return -slopes[:, None, None] * distance

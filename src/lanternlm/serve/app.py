@@ -18,7 +18,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import LanternError
 
-from . import openai_api, playground_api
+from ..classic.vectors import WordVectors
+from . import inside_api, openai_api, playground_api
 from .errors import error_response, install_error_handlers
 from .limits import ApiKeyCheck, BodySizeLimit, ServeLimits
 from .registry import ServedModel
@@ -29,7 +30,7 @@ STATIC = Path(__file__).parent / "static"
 
 
 def create_app(models: dict[str, ServedModel], limits: ServeLimits | None = None, api_key: str | None = None,
-               runs_dir: str | Path | None = None) -> FastAPI:
+               runs_dir: str | Path | None = None, vectors: WordVectors | None = None) -> FastAPI:
     limits = (limits or ServeLimits()).validate()
     scheduler = Scheduler(limits.max_active, limits.max_waiting, limits.request_timeout)
 
@@ -41,7 +42,7 @@ def create_app(models: dict[str, ServedModel], limits: ServeLimits | None = None
 
     app = FastAPI(title="Lantern", summary="OpenAI-compatible API and playground for Lantern models",
                   lifespan=lifespan)
-    app.state.lantern = ServerState(models, limits, scheduler, Path(runs_dir) if runs_dir else None, api_key)
+    app.state.lantern = ServerState(models, limits, scheduler, Path(runs_dir) if runs_dir else None, api_key, vectors)
     install_error_handlers(app)
 
     @app.exception_handler(Overloaded)
@@ -54,6 +55,7 @@ def create_app(models: dict[str, ServedModel], limits: ServeLimits | None = None
 
     app.include_router(openai_api.router)
     app.include_router(playground_api.router)
+    app.include_router(inside_api.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)

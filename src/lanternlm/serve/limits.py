@@ -28,12 +28,16 @@ class ServeLimits:
     max_messages: int = 1000  # chat history: every message is rendered (and most dropped) before the model runs
     request_timeout: float = 120.0  # seconds a request may spend in the queue and generating
     max_waiting: int = 256  # requests queued beyond this get 503 (the server is overloaded)
-    max_active: int = 16  # generations interleaved at once; each holds its own KV cache
+    max_active: int = 16  # generations at once (continuous batching: they share one forward pass per step)
+    batch_rows: int = 32  # rows of the shared KV cache per model (a request with n choices takes n)
+    batching: bool = True  # False: each request decodes alone, interleaved token by token (the old policy)
     attention_max_tokens: int = 64  # attention maps are T x T per head: keep the picture and the JSON small
     projection_max_tokens: int = 2000
 
     def validate(self) -> "ServeLimits":
         for name, value in vars(self).items():
+            if isinstance(value, bool):
+                continue
             if not (math.isfinite(value) and value > 0):
                 raise LanternError(f"serve limit {name} must be a positive number, got {value}")
         return self

@@ -158,7 +158,8 @@ async def run_metrics(name: str, request: Request) -> dict:
         raise ApiError(404, f"no run named {name!r}", "run_not_found")
     records = await run_in_threadpool(read_metrics, RunPaths(runs_by_name[name]).metrics)
     keys = ("step", "loss", "val_loss", "lr")
-    return {"name": name, "records": [{k: finite(r.get(k)) for k in keys if k in r} for r in records]}
+    curves = [r for r in records if any(k in r for k in keys[1:])]  # not a session's speed summary
+    return {"name": name, "records": [{k: finite(r.get(k)) for k in keys if k in r} for r in curves]}
 
 
 def resident_bytes() -> int | None:

@@ -52,13 +52,13 @@ class ServedModel:
                 "eot": self.tokenizer.eot_id is not None}
 
 
-def load_models(run_dirs: list[str | Path], device: torch.device) -> dict[str, ServedModel]:
-    """Load every run; ids are directory names, which must be distinct."""
+def load_models(run_dirs: list[str | Path], device: torch.device, quantize: str | None = None) -> dict[str, ServedModel]:
+    """Load every run (quantize="int8": int8 weights at load); ids are directory names, which must be distinct."""
     if not run_dirs:
         raise LanternError("give at least one run directory to serve")
     models: dict[str, ServedModel] = {}
     for run_dir in run_dirs:
-        run = load_run(run_dir, device)
+        run = load_run(run_dir, device, quantize)
         name = run.paths.root.resolve().name
         if name in models:
             raise LanternError(f"two runs are both named {name!r}; serve runs whose directory names differ")

@@ -6,16 +6,16 @@ and returns an event for the client. The worker runs the active jobs round-robin
 
     waiting queue (FIFO, bounded) -> up to max_active jobs -> step job 1, step job 2, ..., step job 1, ...
 
-Why serialised access and not a batch across requests (measured in benchmarks/serve_load.py, see
-docs/serving.md): one forward pass at a time keeps a request's output a function of that request only (a
-`seed` gives the same text whatever else is running; the engine samples a batch with one random generator
-and one sampling config), and every request keeps its own temperature, penalties and stops. The price,
-measured on a 2-core CPU with a small model: a batch of 16 would decode about 2x more tokens/s; recovering
-it needs per-row sampler state and continuous batching in the engine.
+Generations share more than the worker: requests for one model join its decoding session
+(`generate/session.py`, continuous batching), and the first job of a round to need a new token steps the
+whole session — one forward pass for every request in it, each row at its own position, each request with its
+own sampler, settings and seeded generator (so a `seed` gives the same text whatever else is running). The
+other jobs of the round find their token waiting. A request that finishes or whose client leaves drops out at
+once. With `ServeLimits.batching` off, each request decodes alone and rounds interleave them token by token
+(benchmarks/serve_load.py measures both side by side).
 
 Round-robin stepping rather than one request at a time keeps time-to-first-token short for everyone: a new
-request starts streaming after one step of each other request, not after they have all finished. A request's
-own `n` choices *are* decoded as one batch.
+request joins at the next step and starts streaming after one round.
 
 The asyncio side (HTTP) never blocks on the model: events cross back with `loop.call_soon_threadsafe`.
 A job whose client has gone is marked cancelled and dropped at its next turn (its generator is closed, so
@@ -42,7 +42,7 @@ class GenerationTimeout(Exception):
     """A request ran past the server's time limit."""
 
 
-_EVENT, _DONE, _ERROR = "event", "done", "error"
+_EVENT, _DONE, _ERROR, _SILENT = "event", "done", "error", "silent"  # _SILENT: a cancelled job, nobody listens
 
 
 class Job:
@@ -174,47 +174,46 @@ class Scheduler:
                 while self._waiting and len(self._active) < self.max_active:
                     self._active.append(self._waiting.popleft())
             for job in list(self._active):
-                if self._step(job):
-                    self._active.remove(job)
+                ending = self._step(job)
+                if ending is not None:
+                    self._active.remove(job)  # retired before its client hears it is over: /api/stats agrees
+                    self._finish(job, *ending)
         for job in [*self._active, *self._waiting]:  # shutting down: nobody will run these
             self._finish(job, _ERROR, GenerationTimeout("the server is shutting down"))
 
-    def _step(self, job: Job) -> bool:
-        """Run one step of `job`; return True when the job is over."""
+    def _step(self, job: Job) -> tuple[str, Any] | None:
+        """Run one step of `job`: None while it goes on, else how it ended (what its client is told)."""
         if job.cancelled:
             self.stats.cancelled += 1
-            return self._close(job)
+            return _SILENT, None
         if time.monotonic() > job.deadline:
             self.stats.timed_out += 1
-            self._finish(job, _ERROR, GenerationTimeout(f"the request ran past the server's {self.timeout:g} s limit"))
-            return True
+            return _ERROR, GenerationTimeout(f"the request ran past the server's {self.timeout:g} s limit")
         started = time.perf_counter()
         try:
             event = next(job.steps)
         except StopIteration:
             self.stats.completed += 1
-            job._send(_DONE)
-            return True
+            return _DONE, None
         except Exception as exc:  # reported to that client; the worker and other jobs carry on
             if isinstance(exc, LanternError):
                 self.stats.invalid += 1
             else:
                 self.stats.failed += 1
-            self._finish(job, _ERROR, exc)
-            return True
+            return _ERROR, exc
         finally:
             self.stats.steps += 1
             self.stats.busy_seconds += time.perf_counter() - started
         job._send(_EVENT, event)
-        return False
+        return None
 
     def _finish(self, job: Job, kind: str, value: Any) -> None:
-        job._send(kind, value)
+        if kind != _SILENT:
+            job._send(kind, value)
         self._close(job)
 
     @staticmethod
-    def _close(job: Job) -> bool:
+    def _close(job: Job) -> None:
         close = getattr(job.steps, "close", None)
         if close is not None:
             close()  # runs the generator's finally blocks: the engine's decoder and cache are released
-        return True

@@ -2,9 +2,10 @@
 
 Strict: a number sent as a string ("max_tokens": "10") is a wrong type, not silently converted. Ranges
 follow OpenAI's (temperature 0..2, top_p in (0, 1], penalties -2..2). Lantern also accepts the common
-extensions top_k, min_p and repetition_penalty (as vLLM does). Fields OpenAI defines that Lantern does
-not implement (logprobs, echo, tools, ...) are refused with a clear 400 rather than silently ignored;
-unknown fields are ignored, as OpenAI does.
+extensions top_k, min_p and repetition_penalty (as vLLM does). Log-probabilities come in each endpoint's
+own shape (completions: `logprobs: N`; chat: `logprobs: true, top_logprobs: N`; N at most 20, see logprobs.py).
+Fields OpenAI defines that Lantern does not implement (echo, suffix, tools, ...) are refused with a clear 400
+rather than silently ignored; unknown fields are ignored, as OpenAI does.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Literal, Union
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..generate import GenerationConfig
+from ..generate.config import MAX_TOP_LOGPROBS
 from .errors import ApiError
 from .limits import ServeLimits
 
@@ -40,12 +42,13 @@ class SamplingRequest(BaseModel):
     repetition_penalty: float = Field(1.0, gt=0.0, le=10.0)
     stream: bool = False
     stream_options: StreamOptions | None = None
-    logprobs: Union[bool, int, None] = None
     tools: list | None = None
 
+    def requested_logprobs(self) -> int | None:
+        """None: no log-probabilities; N: each new token's and the N most likely (each endpoint asks its way)."""
+        return None
+
     def refuse_unsupported(self) -> None:
-        if self.logprobs:
-            raise ApiError(400, "logprobs are not supported by this server", "unsupported", "logprobs")
         if self.tools:
             raise ApiError(400, "tools are not supported by this server", "unsupported", "tools")
 
@@ -75,6 +78,7 @@ class SamplingRequest(BaseModel):
             temperature=self.temperature, top_k=self.top_k, top_p=self.top_p, min_p=self.min_p,
             repetition_penalty=self.repetition_penalty, presence_penalty=self.presence_penalty,
             frequency_penalty=self.frequency_penalty, stop=self.stop_sequences(limits), seed=self.seed,
+            top_logprobs=self.requested_logprobs(),
         ).validate()
 
 
@@ -82,6 +86,10 @@ class CompletionRequest(SamplingRequest):
     prompt: Union[str, list[str]]
     echo: bool = False
     suffix: str | None = None
+    logprobs: int | None = Field(None, ge=0, le=MAX_TOP_LOGPROBS)  # the N most likely tokens at each position
+
+    def requested_logprobs(self) -> int | None:
+        return self.logprobs
 
     def prompts(self) -> list[str]:
         prompts = [self.prompt] if isinstance(self.prompt, str) else self.prompt
@@ -112,6 +120,13 @@ class ChatMessage(BaseModel):
 class ChatRequest(SamplingRequest):
     messages: list[ChatMessage] = Field(min_length=1)
     max_completion_tokens: int | None = Field(None, ge=1)  # OpenAI's newer name for max_tokens
+    logprobs: bool | None = None  # true: the chosen token's log-probability at each position
+    top_logprobs: int | None = Field(None, ge=0, le=MAX_TOP_LOGPROBS)  # ... and the N most likely tokens'
+
+    def requested_logprobs(self) -> int | None:
+        if self.top_logprobs is not None and not self.logprobs:
+            raise ApiError(400, "top_logprobs needs logprobs: true", "invalid_value", "top_logprobs")
+        return (self.top_logprobs or 0) if self.logprobs else None
 
     def message_dicts(self, limits: ServeLimits) -> list[dict[str, str]]:
         if len(self.messages) > limits.max_messages:

@@ -5,5 +5,7 @@ from .bpe import BPETokenizer
 from .char import CharTokenizer
 from .pair import PairTokenizer
 from .word import WordTokenizer
+from .wordpiece import WordPieceTokenizer
 
-__all__ = ["Tokenizer", "BPETokenizer", "CharTokenizer", "PairTokenizer", "WordTokenizer", "load_tokenizer"]
+__all__ = ["Tokenizer", "BPETokenizer", "CharTokenizer", "PairTokenizer", "WordTokenizer", "WordPieceTokenizer",
+           "load_tokenizer"]

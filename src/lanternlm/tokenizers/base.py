@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Collection, Literal
 
 from ..errors import LanternError
 from ..io import read_versioned_json, write_json_atomic
@@ -17,6 +17,8 @@ FORMAT_NAME = "lantern-tokenizer"
 FORMAT_VERSION = 1
 
 _REGISTRY: dict[str, type["Tokenizer"]] = {}
+
+AllowedSpecial = Collection[str] | Literal["all"]
 
 
 class Tokenizer(ABC):
@@ -69,6 +71,15 @@ class Tokenizer(ABC):
             if sid == token_id:
                 return text
         return self.token_bytes(token_id).decode("utf-8", errors="replace")
+
+    def allowed_specials(self, allowed_special: AllowedSpecial) -> set[str]:
+        """The special-token texts to recognise in text: a subset of ours, or "all"; anything else is an error."""
+        if allowed_special == "all":
+            return set(self.special_tokens)
+        unknown = set(allowed_special) - set(self.special_tokens)
+        if unknown:
+            raise LanternError(f"not a special token of this tokenizer: {sorted(unknown)[0]!r}")
+        return set(allowed_special)
 
     def check_ids(self, ids: list[int]) -> None:
         bad = [i for i in ids if not 0 <= int(i) < self.vocab_size]

@@ -18,15 +18,13 @@ documents with the real `eot_id` instead.
 
 from __future__ import annotations
 
-from typing import Any, Collection, Iterable, Iterator, Literal
+from typing import Any, Iterable, Iterator
 
 from ..errors import LanternError
-from .base import Tokenizer
+from .base import AllowedSpecial, Tokenizer
 from .formats import escape_bytes, read_gpt2, read_tiktoken, unescape_bytes
 from .pretokenize import (OPENAI_RANK_COUNTS, OPENAI_SPECIALS, compiled, pattern_name, pattern_regex, safe_batches,
                           split_specials)
-
-AllowedSpecial = Collection[str] | Literal["all"]
 
 CHUNK_CACHE_SIZE = 1 << 16
 
@@ -140,17 +138,9 @@ class BPETokenizer(Tokenizer):
     def vocab_size(self) -> int:
         return self._vocab_size
 
-    def _allowed(self, allowed_special: AllowedSpecial) -> set[str]:
-        if allowed_special == "all":
-            return set(self.special_tokens)
-        unknown = set(allowed_special) - set(self.special_tokens)
-        if unknown:
-            raise LanternError(f"not a special token of this tokenizer: {sorted(unknown)[0]!r}")
-        return set(allowed_special)
-
     def encode(self, text: str, allowed_special: AllowedSpecial = ()) -> list[int]:
         """Text -> ids with the tiktoken fast path (same ids as `encode_reference`)."""
-        return self.encoding.encode(text, allowed_special=self._allowed(allowed_special), disallowed_special=())
+        return self.encoding.encode(text, allowed_special=self.allowed_specials(allowed_special), disallowed_special=())
 
     def encode_reference(self, text: str, allowed_special: AllowedSpecial = ()) -> list[int]:
         """Text -> ids in plain Python: split out allowed special tokens, pre-split, merge each chunk by rank."""
@@ -160,7 +150,7 @@ class BPETokenizer(Tokenizer):
             text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
         find = compiled(self.pattern).findall
         ids: list[int] = []
-        for i, piece in enumerate(split_specials(text, self._allowed(allowed_special))):
+        for i, piece in enumerate(split_specials(text, self.allowed_specials(allowed_special))):
             if i % 2:
                 ids.append(self.special_tokens[piece])
                 continue

@@ -9,7 +9,6 @@ unpickling).
 from __future__ import annotations
 
 import random
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import numpy as np
 import torch
 
 from ..errors import LanternError
-from ..io import atomic_directory, read_json, write_json_atomic
+from ..io import atomic_directory, read_json, remove_tree, write_json_atomic
 from ..runs import load_weights, save_weights
 
 PREFIX = "step-"
@@ -47,10 +46,18 @@ def restore_rng_state(state: dict[str, Any], data_generator: torch.Generator) ->
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def checkpoint_path(folder: Path, step: int) -> Path:
+    return folder / f"{PREFIX}{step:07d}"
+
+
+def checkpoint_step(path: Path) -> int:
+    return int(path.name[len(PREFIX):])
+
+
 def save_checkpoint(folder: Path, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     data_generator: torch.Generator, extra: dict[str, Any], keep: int) -> Path:
     """Write checkpoint `step`, then delete all but the newest `keep` (the best one, if marked, is kept too)."""
-    target = folder / f"{PREFIX}{step:07d}"
+    target = checkpoint_path(folder, step)
     with atomic_directory(target) as tmp:
         save_weights(model, tmp / "model.safetensors")
         state = {"step": step, "optimizer": optimizer.state_dict(), "rng": capture_rng_state(data_generator),
@@ -59,13 +66,14 @@ def save_checkpoint(folder: Path, step: int, model: torch.nn.Module, optimizer: 
     best = best_checkpoint(folder)
     for old in list_checkpoints(folder)[:-keep]:
         if old != best:
-            shutil.rmtree(old)
+            remove_tree(old)  # renamed first: a kill midway never leaves half a checkpoint under its name
     return target
 
 
 def mark_best(folder: Path, step: int, val_loss: float) -> None:
     """Record which checkpoint has the lowest validation loss so far (kept when older ones are pruned)."""
-    write_json_atomic(folder / BEST, {"checkpoint": f"{PREFIX}{step:07d}", "step": step, "val_loss": val_loss})
+    write_json_atomic(folder / BEST, {"checkpoint": checkpoint_path(folder, step).name, "step": step,
+                                      "val_loss": val_loss})
 
 
 def best_checkpoint(folder: Path) -> Path | None:
@@ -82,7 +90,7 @@ def list_checkpoints(folder: Path) -> list[Path]:
     """Complete checkpoints, oldest first (temporary directories start with '.' and are ignored)."""
     if not folder.is_dir():
         return []
-    found = [p for p in folder.iterdir() if p.is_dir() and p.name.startswith(PREFIX)
+    found = [p for p in folder.iterdir() if p.is_dir() and p.name.startswith(PREFIX) and p.name[len(PREFIX):].isdigit()
              and (p / "model.safetensors").is_file() and (p / "state.pt").is_file()]
     return sorted(found, key=lambda p: p.name)
 

@@ -4,6 +4,7 @@ with the FLOPs per token of `inspect.params.flops_per_token` (≈ 6·N + 12·L·
 from __future__ import annotations
 
 import functools
+import os
 import resource
 import time
 import warnings
@@ -52,6 +53,18 @@ def peak_memory_mb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def device_memory_bytes(device: torch.device) -> int | None:
+    """Total memory of a GPU, or of the machine for the CPU; None where unknown (MPS, non-Linux hosts)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory
+    if device.type == "cpu":
+        try:
+            return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):
+            return None
+    return None
 
 
 class compile_or_eager:  # noqa: N801  (used like a function)

@@ -4,23 +4,32 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import LanternError
 from ..io import atomic_path
-from .metrics import read_metrics
+from .metrics import is_number, read_metrics
+
+
+def _series(records: list[dict], key: str) -> list[tuple[int, float]]:
+    return [(r["step"], r[key]) for r in records if is_number(r.get(key))]
 
 
 def plot_runs(metrics_files: dict[str, Path], out_png: Path) -> None:
-    """Draw every run's train/val loss (top) and lr (bottom) on one figure; written atomically as PNG."""
+    """Draw every run's train/val loss (top) and lr (bottom) on one figure; written atomically as PNG.
+    Unreadable lines are skipped; a run with nothing left to draw is an error."""
+    curves = {}
+    for label, path in metrics_files.items():
+        records = read_metrics(path)
+        curves[label] = (_series(records, "loss"), _series(records, "val_loss"), _series(records, "lr"))
+        if not any(curves[label]):
+            raise LanternError(f"{path}: no readable training records (nothing to plot)")
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, (ax_loss, ax_lr) = plt.subplots(2, 1, figsize=(8, 6), sharex=True, height_ratios=[3, 1])
-    for label, path in metrics_files.items():
-        records = read_metrics(path)
-        train = [(r["step"], r["loss"]) for r in records if "loss" in r]
-        val = [(r["step"], r["val_loss"]) for r in records if "val_loss" in r]
-        lr = [(r["step"], r["lr"]) for r in records if "lr" in r]
+    for label, (train, val, lr) in curves.items():
         if train:
             line, = ax_loss.plot(*zip(*train), label=f"{label} train", alpha=0.8)
             color = line.get_color()

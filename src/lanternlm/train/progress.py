@@ -26,5 +26,8 @@ class TrainingProgress:
     def update(self, step: int, loss: float, lr: float, tokens_per_sec: float) -> None:
         self.progress.update(self.task, completed=step, loss=f"{loss:.4f}", lr=f"{lr:.2e}", tps=f"{tokens_per_sec:,.0f}")
 
+    def announce(self, text: str) -> None:
+        self.console.print(text)
+
     def log_eval(self, step: int, losses: dict[str, float]) -> None:
         self.console.print(f"step {step:>6}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")

@@ -3,12 +3,20 @@
 `train()` prepares a run directory (config, tokenizer, data) and hands over to `Trainer`, which owns the
 optimisation state, evaluates on a schedule, checkpoints atomically *before* each evaluation, and resumes a
 killed run exactly (same losses as if it had never stopped).
+
+What makes resuming exact, wherever the kill fell:
+* the checkpoint holds every random state training draws from (Python, NumPy, torch CPU and CUDA, the window
+  generator), and nothing else draws from them (evaluation batches and the FLOP/s probe have their own);
+* metrics.jsonl is the record of evaluations: each is appended (and fsynced) right after it runs, so on resume
+  the step of the checkpoint finds its evaluation there, or evaluates again when a kill cut it off;
+* a run stopped before its first checkpoint restarts from step 0, which is the same thing (same seed).
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import os
 import random
 import time
 from dataclasses import dataclass
@@ -24,15 +32,16 @@ from ..data.pairs import source_tokenizer
 from ..data.splits import load_splits, training_sampler
 from ..device import autocast, resolve_device, resolve_dtype, to_device
 from ..errors import LanternError
-from ..inspect.params import flops_per_token
-from ..io import write_text_atomic
+from ..inspect.params import count_parameters, flops_per_token
+from ..io import check_writable, make_folder, remove_stale_temporaries, remove_tree, write_text_atomic
 from ..models import build_model
-from ..runs import RunPaths, load_run_config, load_weights, save_weights
+from ..runs import RunExistsError, RunNotFoundError, RunPaths, load_run_config, load_weights, save_weights
 from ..tokenizers import Tokenizer, load_tokenizer
-from .checkpoint import list_checkpoints, load_checkpoint, mark_best, save_checkpoint
+from .checkpoint import (best_checkpoint, checkpoint_path, checkpoint_step, list_checkpoints, load_checkpoint,
+                         mark_best, save_checkpoint)
 from .distributed import DistContext, distributed_device, init_distributed, shutdown_distributed
-from .flops import compile_or_eager, peak_flops, peak_memory_mb
-from .metrics import MetricsLog
+from .flops import compile_or_eager, device_memory_bytes, peak_flops, peak_memory_mb
+from .metrics import MetricsLog, is_number, read_metrics, run_summary
 from .plot import plot_runs
 from .progress import TrainingProgress
 from .schedule import learning_rate_at
@@ -40,14 +49,21 @@ from .schedule import learning_rate_at
 EVAL_SEED_OFFSET = 10_000  # evaluation batches come from their own generator, so they never shift training RNG
 
 
+WARMUP_ITERS = 10  # the first iterations include one-off costs (allocation, kernel selection): not timed
+
+
 @dataclass
 class TrainResult:
+    """A run's figures at its last step: train loss and validation loss of that step, and the speed of the
+    session that trained it (None when unknown). `trained_now`: the steps this call trained (0: it was done)."""
+
     run_dir: Path
     steps: int
     train_loss: float | None
     val_loss: float | None
-    ms_per_iter: float
-    tokens_per_sec: float
+    ms_per_iter: float | None
+    tokens_per_sec: float | None
+    trained_now: int = 0
 
 
 def configure_optimizer(model: torch.nn.Module, config: RunConfig, device: torch.device) -> torch.optim.AdamW:
@@ -115,36 +131,55 @@ class Trainer:
         self.metrics = MetricsLog(paths.metrics)
         self.step = 0
         self.last_train_loss: float | None = None
-        self.last_val_loss: float | None = None
+        self.evaluated: dict[int, float] = {}  # step -> validation loss, as metrics.jsonl records it
         self.best_val_loss = float("inf")
 
     def resume(self) -> None:
-        """Continue from the newest complete checkpoint."""
+        """Continue from the newest complete checkpoint, or from step 0 if the run was stopped before its first
+        (a fresh start with the same seed is the same trajectory)."""
         checkpoints = list_checkpoints(self.paths.checkpoints)
-        if not checkpoints:
-            raise LanternError(f"{self.paths.root}: no checkpoint to resume from")
-        state = load_checkpoint(checkpoints[-1], self.model, self.optimizer, self.generator)
-        self.step = int(state["step"])
-        self.last_val_loss = state["extra"].get("val_loss")
-        self.best_val_loss = state["extra"].get("best_val_loss", float("inf"))
-        if "grad_scaler" in state["extra"]:
-            self.scaler.load_state_dict(state["extra"]["grad_scaler"])
+        if checkpoints:
+            state = load_checkpoint(checkpoints[-1], self.model, self.optimizer, self.generator)
+            self.step = int(state["step"])
+            if "grad_scaler" in state["extra"]:
+                self.scaler.load_state_dict(state["extra"]["grad_scaler"])
         if self.dist.is_main:
+            if checkpoints:  # a kill between a checkpoint and the run's weights left older weights there
+                save_weights(self.model, self.paths.weights)
             self.metrics.truncate_after(self.step)
+            self.evaluated = {r["step"]: r["val_loss"] for r in read_metrics(self.paths.metrics)
+                              if is_number(r.get("val_loss"))}
+            scored = {step: loss for step, loss in self.evaluated.items() if step > 0}
+            if scored:
+                best = min(scored, key=scored.get)
+                self.best_val_loss = scored[best]
+                self.mark_best(best)
+
+    def mark_best(self, step: int) -> None:
+        """Point best.json at `step` unless it does already (a kill may have cut off the last update)."""
+        path = checkpoint_path(self.paths.checkpoints, step)
+        if path.is_dir() and best_checkpoint(self.paths.checkpoints) != path:
+            mark_best(self.paths.checkpoints, step, self.evaluated[step])
 
     def evaluate(self) -> dict[str, float]:
         tc, mc = self.config.train, self.config.model
         losses = estimate_loss(self.model, {"train": self.train_data, "val": self.val_data}, tc.eval_iters,
                                tc.batch_size, mc.block_size, tc.seed, self.device, self.dtype)
-        self.last_val_loss = losses["val"]
-        self.metrics.write({"step": self.step, "train_loss_eval": losses["train"], "val_loss": losses["val"]})
-        if losses["val"] < self.best_val_loss and list_checkpoints(self.paths.checkpoints):
+        self.metrics.write({"step": self.step, "train_loss_eval": losses["train"], "val_loss": losses["val"]},
+                           durable=True)
+        self.evaluated[self.step] = losses["val"]
+        if self.step > 0 and losses["val"] < self.best_val_loss:  # every evaluated step > 0 has its checkpoint
             self.best_val_loss = losses["val"]
-            mark_best(self.paths.checkpoints, self.step, losses["val"])
+            self.mark_best(self.step)
         return losses
 
+    def needs_evaluation(self) -> bool:
+        tc = self.config.train
+        due = self.step == 0 or self.step % tc.eval_interval == 0 or self.step == tc.max_iters
+        return due and self.step not in self.evaluated and self.dist.is_main
+
     def save(self) -> None:
-        extra = {"val_loss": self.last_val_loss, "best_val_loss": self.best_val_loss}
+        extra = {}
         if self.scaler.is_enabled():
             extra["grad_scaler"] = self.scaler.state_dict()
         save_checkpoint(self.paths.checkpoints, self.step, self.model, self.optimizer, self.generator, extra,
@@ -164,9 +199,13 @@ class Trainer:
         return [self.train_data.inputs_at(s, block_size) for s in starts]
 
     def check_finite(self, loss: float) -> None:
-        if not math.isfinite(loss):
-            raise LanternError(f"the loss became {loss} at step {self.step}; the last good checkpoint is kept in "
-                               f"{self.paths.checkpoints} (try a lower learning_rate)")
+        if math.isfinite(loss):
+            return
+        checkpoints = list_checkpoints(self.paths.checkpoints)
+        kept = (f"the run stays at its checkpoint of step {checkpoint_step(checkpoints[-1]):,}, "
+                "where resuming continues" if checkpoints else
+                "nothing was checkpointed yet, so resuming starts the run again from step 0")
+        raise LanternError(f"the loss became {loss} at step {self.step} (try a lower train.learning_rate); {kept}")
 
     def run(self) -> TrainResult:
         tc, block_size = self.config.train, self.config.model.block_size
@@ -177,11 +216,14 @@ class Trainer:
         flops_per_iter = flops_per_token(self.config.model)[1] * tokens_per_iter
         peak = peak_flops(device, self.dtype) * self.dist.world_size
         progress = TrainingProgress(tc.max_iters, self.step, enabled=not self.quiet)
-        if self.step == 0 and self.dist.is_main:
-            progress.log_eval(0, self.evaluate())
+        if self.step < tc.max_iters:
+            progress.announce(f"{'continuing' if self.step else 'training'} {self.paths.root} from step {self.step} "
+                              f"to {tc.max_iters}")
+        if self.needs_evaluation():  # step 0, or a resumed step whose evaluation a kill cut off
+            progress.log_eval(self.step, self.evaluate())
         model.train()
         iter_times: list[float] = []
-        with progress:
+        with progress if self.step < tc.max_iters else contextlib.nullcontext():  # no bar for a finished run
             while self.step < tc.max_iters:
                 started = time.perf_counter()
                 lr = learning_rate_at(self.step, tc)
@@ -228,16 +270,23 @@ class Trainer:
                     progress.update(self.step, self.last_train_loss, lr, tokens_per_iter / seconds)
                 if save_now and self.dist.is_main:
                     self.save()  # before evaluation, so a crash during eval loses nothing
-                if (self.step % tc.eval_interval == 0 or self.step == tc.max_iters) and self.dist.is_main:
+                if self.needs_evaluation():
                     progress.log_eval(self.step, self.evaluate())
         self.dist.barrier()
-        if self.dist.is_main:
+        if self.dist.is_main and iter_times:
+            steady = sorted(iter_times[min(WARMUP_ITERS, len(iter_times) // 2):])
+            median = steady[len(steady) // 2]  # the steady state of this session
+            self.metrics.write({"step": self.step, "summary": {"ms_per_iter": 1000 * median,
+                                                               "tokens_per_sec": tokens_per_iter / median}})
+        if self.dist.is_main:  # also on a re-run: a kill may have cut off the last one
             plot_runs({self.paths.root.name: self.paths.metrics}, self.paths.plot)
-        # the first iterations include one-off warm-up costs; report the steady state
-        steady = sorted(iter_times[min(10, len(iter_times) // 2):] or iter_times or [float("nan")])
-        median = steady[len(steady) // 2]
-        return TrainResult(self.paths.root, self.step, self.last_train_loss, self.last_val_loss,
-                           1000 * median, tokens_per_iter / median)
+        return self.result(len(iter_times))
+
+    def result(self, trained_now: int) -> TrainResult:
+        """The figures of the run's last step, as metrics.jsonl records them (so a re-run reprints them)."""
+        summary = run_summary(read_metrics(self.paths.metrics), self.step) if self.dist.is_main else {}
+        return TrainResult(self.paths.root, self.step, summary.get("loss"), summary.get("val_loss"),
+                           summary.get("ms_per_iter"), summary.get("tokens_per_sec"), trained_now)
 
 
 def wrap_for_training(model: torch.nn.Module, context: DistContext, device: torch.device, compile_model: bool):
@@ -257,26 +306,81 @@ def _load_data(config: RunConfig, tokenizer: Tokenizer | None) -> tuple[Tokenize
     return tokenizer, train_data, val_data
 
 
-def train(config: RunConfig, out: str | Path, resume: bool = False, init_from: str | Path | None = None,
-          quiet: bool = False) -> TrainResult:
-    """Train a model as `config` says, writing the run to `out`.
+def describe_run(paths: RunPaths) -> str | None:
+    """How far the run in `paths` got, in words, or None when the folder holds no run (no config.toml)."""
+    if not paths.config.is_file():
+        return None
+    checkpoints = list_checkpoints(paths.checkpoints)
+    if not checkpoints:
+        return "stopped before its first checkpoint"
+    return f"checkpointed at step {checkpoint_step(checkpoints[-1]):,}"
 
-    resume: continue the run in `out` from its newest checkpoint (its config.toml is the config).
-    init_from: start from another run's weights, tokenizer and model shape (fine-tuning on new text).
-    Everything is checked before `out` is touched, so bad input never damages an existing run.
+
+def check_memory(config: RunConfig, device: torch.device) -> None:
+    """Refuse a model whose weights, gradients and two AdamW moments (4 x 4 bytes a parameter) exceed the
+    device's memory: it could only fail later, after a long wait, or take the machine down."""
+    parameters = count_parameters(config.model).total
+    available = device_memory_bytes(device)
+    if available is not None and 16 * parameters > available:
+        raise LanternError(f"a model of {parameters:,} parameters needs about {16 * parameters / 2**30:,.1f} GiB "
+                           f"for weights, gradients and optimizer state; {device} has {available / 2**30:,.1f} GiB")
+
+
+def _check_arguments(config: RunConfig, paths: RunPaths, resume: bool, overwrite: bool,
+                     init_from: str | Path | None) -> str | None:
+    """The Python API's own checks, with its argument names; returns describe_run(paths)."""
+    if not isinstance(config, RunConfig):
+        raise TypeError(f"config must be a lanternlm.config.RunConfig (e.g. from resolve_config()), "
+                        f"not {type(config).__name__}")
+    config.validate()  # where a config enters from Python; everything after trusts it
+    if resume and overwrite:
+        raise ValueError("resume=True continues the run in out and overwrite=True replaces it; choose one")
+    if resume and init_from is not None:
+        raise ValueError("init_from= starts a new run; a resumed run keeps the start it was given")
+    if paths.root.exists() and not paths.root.is_dir():
+        raise LanternError(f"{paths.root} is a file; give a folder for the run")
+    if not paths.root.is_dir():
+        check_writable(paths.root, folder=True)
+    elif not os.access(paths.root, os.W_OK | os.X_OK):
+        raise LanternError(f"cannot write in {paths.root} (permission denied)")
+    state = describe_run(paths)
+    if resume and state is None:
+        raise RunNotFoundError(f"{paths.root} holds no run to resume (no config.toml); call train() without "
+                               "resume=True to start one")
+    if not resume and state is not None and not overwrite:
+        raise RunExistsError(paths.root, state)
+    if overwrite and state is None and paths.root.is_dir() and any(paths.root.iterdir()):
+        raise LanternError(f"{paths.root} is a folder but not a Lantern run (no config.toml); refusing to replace it")
+    return state
+
+
+def train(config: RunConfig, out: str | Path, resume: bool = False, overwrite: bool = False,
+          init_from: str | Path | None = None, quiet: bool = False) -> TrainResult:
+    """Train a model as `config` says, writing the run to the folder `out`.
+
+    resume: continue the run in `out` from its newest checkpoint (from step 0 if it stopped before its first);
+      a finished run trains no further and returns its final figures (`trained_now` 0).
+    overwrite: replace the run in `out`. Only a Lantern run (or an empty folder) is ever replaced, and only once
+      config, data and memory have been checked.
+    init_from: start from another run's weights, tokenizer and model shape (fine-tuning on new text); the run
+      records it as train.init_from.
+    Everything is checked before `out` is touched, so bad input never damages an existing run: a run already
+    in `out` without resume or overwrite raises RunExistsError (a FileExistsError), resume without a run
+    RunNotFoundError (a FileNotFoundError), other bad input a LanternError naming what is wrong.
     Under `torchrun`, every rank calls this; only rank 0 writes.
     """
     paths = RunPaths(out)
-    tokenizer = None
-    if resume:
-        if not list_checkpoints(paths.checkpoints):
-            raise LanternError(f"cannot resume: {paths.root} has no checkpoint")
-        tokenizer = load_tokenizer(paths.tokenizer)
-    elif paths.config.exists() or paths.checkpoints.exists():
-        raise LanternError(f"{paths.root} already holds a run; use --resume to continue it or choose another --out")
-    elif init_from is not None:
-        tokenizer = load_tokenizer(RunPaths(init_from).tokenizer)
-        config.model = load_run_config(init_from).model
+    state = _check_arguments(config, paths, resume, overwrite, init_from)
+    if init_from is not None:
+        config.train.init_from = str(Path(init_from).resolve())
+    tokenizer = load_tokenizer(paths.tokenizer) if resume else None
+    start = RunPaths(config.train.init_from) if config.train.init_from else None
+    if start is not None and not resume:
+        config.model = load_run_config(start.root).model
+        tokenizer = load_tokenizer(start.tokenizer)
+    if config.model.quantization != "none":
+        raise LanternError(f"{start.root if start else paths.root} has {config.model.quantization} weights, which are "
+                           "for inference only; train from the float run it was quantized from")
     tokenizer, train_data, val_data = _load_data(config, tokenizer)
     if config.model.vocab_size not in (0, tokenizer.vocab_size):
         raise LanternError(f"model.vocab_size {config.model.vocab_size} does not match the tokenizer "
@@ -289,19 +393,35 @@ def train(config: RunConfig, out: str | Path, resume: bool = False, init_from: s
     try:
         device = resolve_device(distributed_device(context, config.train.device))
         dtype = resolve_dtype(config.train.dtype, device)
+        check_memory(config, device)
         seed_everything(config.train.seed)
         model = build_model(config.model)
-        if init_from is not None and not resume:
-            load_weights(model, RunPaths(init_from).weights)
+        if start is not None and not (resume and list_checkpoints(paths.checkpoints)):
+            load_weights(model, start.weights)
         model.to(device)
-        if not resume and context.is_main:
-            paths.root.mkdir(parents=True, exist_ok=True)
-            write_text_atomic(paths.config, config.to_toml())
-            tokenizer.save(paths.tokenizer)
+        if context.is_main:
+            _prepare_folder(paths, config, tokenizer, fresh=not resume, replace=overwrite and state is not None)
         context.barrier()  # the run directory exists before any rank goes on
         trainer = Trainer(config, paths, model, train_data, val_data, device, dtype, quiet, context)
         if resume:
             trainer.resume()
+            if context.is_main and paths.config.read_text(encoding="utf-8") != config.to_toml():
+                write_text_atomic(paths.config, config.to_toml())  # e.g. a longer max_iters: kept for the next resume
         return trainer.run()
     finally:
         shutdown_distributed(context)
+
+
+def _prepare_folder(paths: RunPaths, config: RunConfig, tokenizer: Tokenizer, fresh: bool, replace: bool) -> None:
+    """Clear what kills left behind; for a new run write the tokenizer, then config.toml (which makes the
+    folder a run, so a kill in between leaves a folder a new run may reuse)."""
+    if replace:
+        remove_tree(paths.root)
+    remove_stale_temporaries(paths.root.parent, paths.root.name)
+    remove_stale_temporaries(paths.root)
+    remove_stale_temporaries(paths.checkpoints)
+    if fresh:
+        make_folder(paths.root)
+        paths.metrics.unlink(missing_ok=True)
+        tokenizer.save(paths.tokenizer)
+        write_text_atomic(paths.config, config.to_toml())

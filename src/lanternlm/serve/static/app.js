@@ -1,4 +1,5 @@
-// Lantern playground: seven views over the server's /api and /v1 endpoints. Plain ES modules, no build step.
+// Lantern playground: seven views over the server's /api and /v1 endpoints (inside.js adds the "look inside"
+// panels). Plain ES modules, no build step.
 import { heatmap, lines, scatter, visible } from "./charts.js";
 
 const $ = id => document.getElementById(id);
@@ -379,16 +380,21 @@ function listResults(ol, items) {
   }));
 }
 
+// the model's token embeddings, or the word vectors served with --vectors (the same answers, keyed by word)
+const wordVectors = () => $("emb-space").value === "vectors";
+
 $("emb-neighbours-form").addEventListener("submit", quietly(async e => {
   e.preventDefault();
-  const data = await api("/api/embeddings/neighbours", { token: $("emb-token").value, k: 10 });
+  const token = $("emb-token").value;
+  const data = wordVectors() ? await api("/api/vectors/neighbours", { word: token, k: 10 })
+    : await api("/api/embeddings/neighbours", { token, k: 10 });
   listResults($("emb-neighbours"), data.neighbours);
 }));
 
 $("emb-analogy-form").addEventListener("submit", quietly(async e => {
   e.preventDefault();
-  const data = await api("/api/embeddings/analogy",
-    { a: $("emb-a").value, b: $("emb-b").value, c: $("emb-c").value, k: 5 });
+  const query = { a: $("emb-a").value, b: $("emb-b").value, c: $("emb-c").value, k: 5 };
+  const data = await api(wordVectors() ? "/api/vectors/analogy" : "/api/embeddings/analogy", query);
   listResults($("emb-analogy"), data.answers);
 }));
 
@@ -485,3 +491,5 @@ async function loadModels() {
 }
 
 start();
+
+export { $, api, debounce, onShow, quietly };  // for the "look inside" panels (inside.js)
