@@ -54,6 +54,10 @@ def translate_command(
     if alignment is not None:
         check_writable(alignment)
     engine = load_engine(run, device)
+    if alignment is not None and engine.model.is_encoder_decoder:  # a bad --layer/--head: no translation printed
+        from ..inspect.alignment import check_heads
+
+        check_heads(engine.model.config.decoder_layers, engine.model.config.n_head, layer, head)
     started = time.perf_counter()
     with sentence_progress(len(lines), quiet or len(lines) < 2 * batch_size) as advance:
         results = translate(engine, lines, config, batch_size, advance)

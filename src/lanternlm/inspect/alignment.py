@@ -13,16 +13,21 @@ from ..errors import LanternError
 from ..io import atomic_path
 
 
-def select_heads(weights: torch.Tensor, layer: int | None = None, head: int | None = None) -> tuple[torch.Tensor, str]:
-    """weights (layers, heads, T, S) -> ((T, S) map, what it shows): the mean over every layer and head, over
-    one layer's heads, or one head (layer and head count from 0; head needs a layer)."""
-    layers, heads = weights.shape[:2]
+def check_heads(layers: int, heads: int, layer: int | None, head: int | None) -> None:
+    """A one-line error unless `layer` (of `layers`) and `head` (of `heads`, within a layer) exist."""
     if head is not None and layer is None:
         raise LanternError("--head needs --layer (heads are numbered within a layer)")
     if layer is not None and not 0 <= layer < layers:
         raise LanternError(f"--layer must be in 0..{layers - 1}, got {layer}")
     if head is not None and not 0 <= head < heads:
         raise LanternError(f"--head must be in 0..{heads - 1}, got {head}")
+
+
+def select_heads(weights: torch.Tensor, layer: int | None = None, head: int | None = None) -> tuple[torch.Tensor, str]:
+    """weights (layers, heads, T, S) -> ((T, S) map, what it shows): the mean over every layer and head, over
+    one layer's heads, or one head (layer and head count from 0; head needs a layer)."""
+    layers, heads = weights.shape[:2]
+    check_heads(layers, heads, layer, head)
     if layer is None:
         return weights.mean(dim=(0, 1)), f"mean of {layers} layers x {heads} heads"
     if head is None:
