@@ -366,6 +366,7 @@ def main() -> None:
     parser.add_argument("--preset", default="translate-en-fr-cpu")
     parser.add_argument("--steps", type=int, default=0, help="Training steps of each peer; 0 = the preset's.")
     parser.add_argument("--speed-steps", type=int, default=45)
+    parser.add_argument("--val-limit", type=int, default=0, help="Score the first N held-out pairs; 0 = all.")
     parser.add_argument("--only", nargs="*", default=["speed", "peers", "ours", "beam"])
     parser.add_argument("--peers", nargs="*", default=["torch.nn.Transformer", "GRU + attention", "GRU, no attention"])
     args = parser.parse_args()
@@ -375,6 +376,7 @@ def main() -> None:
     config = resolve_config(args.preset, overrides=[f"data.data_dir={args.data}"])
     config.model.vocab_size = tokenizer.vocab_size
     val_pairs = read_pairs(Path(args.data) / "val.tsv")
+    val_pairs = val_pairs[:args.val_limit] if args.val_limit else val_pairs
     SAMPLES.extend(list(dict.fromkeys(s for s, _ in val_pairs))[:: max(1, len(val_pairs) // 8)][:6])
     print(f"machine: {machine()}; {time.strftime('%Y-%m-%d %H:%M')}; {load()}")
     print(f"data: {args.data}: {len(split):,} training pairs, {len(val_pairs):,} held-out pairs", flush=True)
