@@ -225,7 +225,8 @@ def test_translate_options(capsys, seq2seq_run, options, word):
 
 ENCODER_DECODER_ELSEWHERE = [
     ("sample {run} -n 3", "encoder–decoder"), ("sample {run} -n 3 --num-beams 2", "encoder–decoder"),
-    ("next {run} Hello", "encoder–decoder"), ("chat {run}", "encoder–decoder"), ("trace {run} Hello", "encoder–decoder"),
+    ("next {run} Hello", "encoder–decoder"), ("chat {run}", "encoder–decoder"),
+    ("trace {run} Hello", "encoder–decoder"),
     ("eval {run} --tokens", "a translation run takes --pairs"), ("eval {run} --stride 4", "takes --pairs"),
     ("eval {run} --pairs {root}/empty-source.tsv", "pair 2 has an empty source"),
     ("eval {run} --pairs {root}/one-column.tsv", "one-column.tsv:2"),

@@ -28,5 +28,5 @@ def build_model(config: ModelConfig) -> LanguageModel:
 
 
 __all__ = ["GPT", "LMOutput", "BERT", "EncoderOutput", "EncoderDecoder", "Seq2SeqOutput", "FixedContextMLP",
-           "RecurrentLM", "IGNORE_INDEX", "LanguageModel", "TracePoint", "build_model", "check_reads_one_text", "pad_sequences",
-           "FAMILIES"]
+           "RecurrentLM", "IGNORE_INDEX", "LanguageModel", "TracePoint", "build_model", "check_reads_one_text",
+           "pad_sequences", "FAMILIES"]
