@@ -1,6 +1,8 @@
 """The encoder–decoder model: cross-attention (reference == fused), its masks, cached == uncached decoding through
 the engine's one loop for every architecture option, beam search over a batch of sources, label smoothing."""
 
+from itertools import zip_longest
+
 import pytest
 import torch
 
@@ -158,6 +160,33 @@ def test_beam_search_over_a_batch_of_sources_equals_each_alone():
     together = decode(model, config)
     assert together == [decode(model, config, [row])[0] for row in SOURCES]
     assert together == decode(model, GenerationConfig(max_new_tokens=10, num_beams=3, use_cache=False))
+
+
+def test_translations_joining_one_session_each_decode_as_alone():
+    """Two requests in one decoding session (the server's continuous batching): each keeps its own cache of its
+    sources and runs alone, the second joining after the first has made steps; each equals its solo run."""
+    model = make_model(seed=3)
+    greedy, beams = GenerationConfig(max_new_tokens=10, temperature=0.0), GenerationConfig(max_new_tokens=10,
+                                                                                           num_beams=2)
+    session = engine(model).session(max_rows=16)
+    first = engine(model).steps([[17]] * 2, greedy, sources=SOURCES[:2], session=session)
+    second = engine(model).steps([[17]], beams, sources=SOURCES[2:], session=session)
+    rows = {"first": [[], []], "second": [[]]}
+
+    def take(name, step):
+        for row, token in enumerate(step.ids.tolist()):
+            if token >= 0:
+                rows[name][row].append(token)
+
+    take("first", next(first))
+    take("first", next(first))
+    for a, b in zip_longest(first, second):
+        for name, step in (("first", a), ("second", b)):
+            if step is not None:
+                take(name, step)
+    assert session.cache is None and not session.requests  # none of them used the shared KV cache
+    assert rows["first"] == decode(model, greedy, SOURCES[:2])
+    assert rows["second"] == decode(model, beams, SOURCES[2:])
 
 
 def test_beam_search_scores_at_least_as_well_as_greedy():
