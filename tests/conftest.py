@@ -57,6 +57,26 @@ def run_cli(*args: str, cwd: str | Path | None = None, timeout: float = 300) -> 
                           cwd=cwd, timeout=timeout, env=subprocess_env())
 
 
+def run_and_kill(args: list[str], out: Path, after_step: int, timeout: float = 120) -> None:
+    """Start `lantern ARGS --out OUT` and SIGKILL it once it has a checkpoint and has logged `after_step`."""
+    import signal
+    import time
+
+    from lanternlm.train.checkpoint import list_checkpoints
+    from lanternlm.train.metrics import read_metrics
+
+    proc = subprocess.Popen([sys.executable, "-m", "lanternlm", *args, "--out", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=subprocess_env())
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        steps = [r.get("step", 0) for r in read_metrics(out / "metrics.jsonl")]
+        if list_checkpoints(out / "checkpoints") and steps and max(steps) >= after_step:
+            break
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, "the run finished before it could be killed"
+
+
 def perturbed_model(vocab_size: int, block_size: int, seed: int = 0, **options) -> torch.nn.Module:
     """A 2-layer, 32-dim GPT in eval mode with random weights moved far from init (+ 0.2·N(0, 1)), so the
     logits are decisive and sensitive to bugs; `options` are ModelConfig fields."""
@@ -138,3 +158,39 @@ def minilm_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "minilm"
     import_hf(minilm.get_model_path(), out)
     return out
+
+
+TRANSLATION_PAIRS = [
+    ("I am cold.", "J'ai froid."),
+    ("Go away.", "Va-t'en."),
+    ("Thank you.", "Merci."),
+    ("I see a cat.", "Je vois un chat."),
+    ("Where do you live?", "Où habites-tu ?"),
+    ("We are happy.", "Nous sommes heureux."),
+    ("The dog sleeps.", "Le chien dort."),
+    ("I like tea.", "J'aime le thé."),
+]
+TRANSLATION_OVERRIDES = ["family=seq2seq", "n_layer=2", "n_head=4", "n_embd=64", "block_size=32", "batch_size=7",
+                         "dropout=0.0", "learning_rate=3e-3", "min_lr=3e-4", "warmup_iters=10", "eval_iters=1",
+                         "log_interval=10"]
+
+
+@pytest.fixture(scope="session")
+def translation_run(tmp_path_factory) -> tuple[Path, Path, Path]:
+    """(run, prepared data, pairs file): 8 English-French pairs, 7 of them for training (one held out by the
+    seeded split), and a 2 + 2-layer, 64-dim encoder–decoder the Trainer fits to them by heart (250 steps)."""
+    from lanternlm.config import resolve_config
+    from lanternlm.data.prepare_pairs import prepare_pairs
+    from lanternlm.train import train
+
+    root = tmp_path_factory.mktemp("translation")
+    pairs = root / "pairs.tsv"
+    pairs.write_text("".join(f"{s}\t{t}\n" for s, t in TRANSLATION_PAIRS), encoding="utf-8")
+    prepare_pairs(pairs, root / "data", vocab_size=320, val_fraction=0.1, seed=0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    steps = ["max_iters=250", "eval_interval=125", "checkpoint_interval=125"]
+    config = resolve_config(overrides=TRANSLATION_OVERRIDES + steps + [f"data.data_dir={root / 'data'}"])
+    train(config, root / "overfit", quiet=True)
+    torch.set_num_threads(threads)
+    return root / "overfit", root / "data", pairs

@@ -20,7 +20,8 @@ from lanternlm.cli import main
 
 GENERATING = [("sample", ["-n", "3"]), ("next", ["ROMEO:"]), ("chat", []), ("eval", []),
               ("serve", ["--port", "1"]), ("convert", None), ("sample", ["-n", "3", "--num-beams", "2"]),
-              ("trace", ["ROMEO:"]), ("quantize", ["--out"])]
+              ("trace", ["ROMEO:"]), ("quantize", ["--out"]), ("translate", ["Hello"]),
+              ("eval", ["--pairs", "pairs.tsv"])]
 
 
 def expect_one_line_error(capsys, argv, contains: str = "") -> str:
@@ -317,3 +318,66 @@ def test_encoder_options(capsys, tiny_bert_run, tiny_run, encoder_files, tmp_pat
     port = ["--port", str(free_port())] if argv[0] == "serve" else []
     expect_one_line_error(capsys, argv + port, word)
     assert not (tmp_path / "vecs").exists() and not (tmp_path / "nope").exists()
+
+
+@pytest.fixture(scope="module")
+def seq2seq_run(translation_run, tmp_path_factory):
+    """The encoder–decoder run and files to point `translate` and `eval --pairs` at."""
+    root = tmp_path_factory.mktemp("seq2seq-bad")
+    (root / "lines.txt").write_text("Hello\n\nThanks\n", encoding="utf-8")
+    (root / "empty-source.tsv").write_text("Hello\tBonjour\n \tMerci\n", encoding="utf-8")
+    (root / "one-column.tsv").write_text("Hello\tBonjour\nonly one column\n", encoding="utf-8")
+    (root / "a-file").write_text("not a folder")
+    return translation_run[0], root
+
+
+TRANSLATE_OPTIONS = [
+    ([], "give the sentences to translate"), (["  "], "source is empty"), (["Hello", ""], "source 2 is empty"),
+    (["word " * 40], "this model reads at most"), (["Hello", "--beam", "0"], "num_beams"),
+    (["Hello", "--beam", "-2"], "num_beams"), (["Hello", "--beam", "100000"], "num_beams"),
+    (["Hello", "--beam", "2", "--length-penalty", "nan"], "length_penalty"), (["Hello", "-t", "-1"], "temperature"),
+    (["Hello", "-t", "nan"], "temperature"), (["Hello", "--top-p", "0"], "top_p"), (["Hello", "--seed", "-1"], "seed"),
+    (["Hello", "-n", "-1"], "max_new_tokens"), (["Hello", "--batch-size", "0"], "--batch-size"),
+    (["Hello", "--input", "{root}/lines.txt"], "one of them"), (["--input", "{root}/lines.txt"], "lines.txt:2: empty"),
+    (["--input", "{root}/nope.txt"], "not found"), (["Hello", "--layer", "0"], "give --alignment"),
+    (["A", "B", "--alignment", "{root}/a.png"], "--alignment draws one translation"),
+    (["Hello", "--alignment", "{root}/a.png", "--layer", "9"], "--layer must be in 0..1"),
+    (["Hello", "--alignment", "{root}/a.png", "--head", "0"], "--head needs --layer"),
+    (["Hello", "--alignment", "{root}/a.png", "--layer", "0", "--head", "4"], "--head must be in 0..3"),
+    (["Hello", "--alignment", "{root}"], "is a folder"), (["Hello", "--alignment", "{root}/a-file/a.png"], "is a file"),
+    (["Hello", "--device", "quantum"], "unknown device"), (["Hello", "--bogus"], "no such option"),
+]
+
+
+@pytest.mark.parametrize("options, word", TRANSLATE_OPTIONS)
+def test_translate_options(capsys, seq2seq_run, options, word):
+    run, root = seq2seq_run
+    expect_one_line_error(capsys, ["translate", str(run), *(o.format(root=root) for o in options)], word)
+    assert not (root / "a.png").exists()
+
+
+ENCODER_DECODER_ELSEWHERE = [
+    ("sample {run} -n 3", "encoder–decoder"), ("sample {run} -n 3 --num-beams 2", "encoder–decoder"),
+    ("next {run} Hello", "encoder–decoder"), ("chat {run}", "encoder–decoder"),
+    ("trace {run} Hello", "encoder–decoder"),
+    ("eval {run} --tokens", "a translation run takes --pairs"), ("eval {run} --stride 4", "takes --pairs"),
+    ("eval {run} --pairs {root}/empty-source.tsv", "pair 2 has an empty source"),
+    ("eval {run} --pairs {root}/one-column.tsv", "one-column.tsv:2"),
+    ("eval {run} --pairs {root}/one-column.tsv --target-column 5", "need 6"),
+    ("eval {run} --beam 0", "num_beams"), ("eval {run} --limit -1", "--limit"),
+    ("convert to-hf {run} --out {root}/hf", "no Hugging Face equivalent"),
+]
+
+
+@pytest.mark.parametrize("command, word", ENCODER_DECODER_ELSEWHERE)
+def test_an_encoder_decoder_run_where_one_text_is_expected(capsys, monkeypatch, seq2seq_run, command, word):
+    """Commands that continue or score one text refuse a translation model in one line (it needs a source)."""
+    run, root = seq2seq_run
+    monkeypatch.setattr("sys.stdin", io.StringIO("Hello\n"))
+    expect_one_line_error(capsys, [part.format(run=run, root=root) for part in command.split()], word)
+
+
+def test_a_decoder_only_run_does_not_translate(capsys, tiny_run, seq2seq_run):
+    expect_one_line_error(capsys, ["translate", str(tiny_run), "Hello"], "no encoder")
+    expect_one_line_error(capsys, ["eval", str(tiny_run), "--pairs", str(seq2seq_run[1] / "one-column.tsv")],
+                          "no encoder")

@@ -121,6 +121,34 @@ CASES = [
     ("prepare -t {tok} -i {txt} -o {new} --val-fraction 0.1 --val {txt}", "not both"),
     ("prepare -t {tok} -i {txt} -o {new} --workers -1", "--workers"),
     ("prepare -t {tok} -i {txt} -o {new} --workers 100000", "workers must be between"),
+    # prepare --pairs (translation data)
+    ("prepare --pairs {tsv_one_column} -o {new}", "tsv_one_column.tsv:2: 1 tab-separated column(s)"),
+    ("prepare --pairs {tsv} -o {new} --target-column 2", "need 3"),
+    ("prepare --pairs {tsv} -o {new} --source-column 1 --target-column 1", "two different column numbers"),
+    ("prepare --pairs {tsv} -o {new} --source-column -1", "two different column numbers >= 0"),
+    ("prepare --pairs {tsv_empty_sides} -o {new}", "0 pair(s) left after filtering"),
+    ("prepare --pairs {empty0} -o {new}", "no sentence pairs"),
+    ("prepare --pairs {tsv} -o {new} --vocab-size 100", "at least 257 tokens"),
+    ("prepare --pairs {tsv} -o {new} --max-tokens 1", "max_tokens >= 2"),
+    ("prepare --pairs {tsv} -o {new} --max-words -1", "max_words must be >= 0"),
+    ("prepare --pairs {tsv} -o {new} --val-fraction 1.5", "validation fraction"),
+    ("prepare --pairs {tsv} -o {new} --val-fraction nan", "validation fraction"),
+    ("prepare --pairs {tsv} -o {new} -i {txt}", "drop --input"),
+    ("prepare --pairs {tsv} -o {new} -t {txt}", "not a valid tokenizer"),
+    ("prepare --pairs {tsv} -o {run}", "does not hold prepared data"),
+    ("prepare --pairs {tsv} -o {pairs}", "--force"),
+    ("prepare --pairs {tsv} -o {file}", "is a file"),
+    ("prepare --pairs {missing} -o {new}", "not found"),
+    ("prepare --pairs {latin} -o {new}", "not UTF-8"),
+    ("prepare -o {new}", "give --tokenizer and --input"),
+    ("train -o {new} --data {pairs}", "seq2seq"),
+    ("train -o {new} --data {pairs} --set family=seq2seq --set block_size=4", "raise block_size"),
+    ("train -o {new} --data {data} --set family=seq2seq", "token stream"),
+    ("train -o {new} --data {pairs} --set family=seq2seq --set label_smoothing=1", "label_smoothing"),
+    ("train -o {new} --data {pairs} --set family=seq2seq --set n_encoder_layer=-1", "n_encoder_layer"),
+    ("train -o {new} --set n_decoder_layer=2", "belong to the seq2seq family"),
+    ("train -o {new} --data {pairs} --set family=seq2seq --set position=alibi", "no position='alibi'"),
+    ("eval {run} --pairs {tsv}", "no encoder"),
     # tokenizer
     ("tokenizer train -i {txt} -v 100 -o {new}.json", "too small"),
     ("tokenizer train -i {txt} -v 300 -o {folder}", "is a folder"),
@@ -314,6 +342,7 @@ def workspace(tmp_path_factory, tiny_run):
     from lanternlm.interop.hf_families import bert_family
     from lanternlm.models import build_model
     from lanternlm.data.prepare import prepare
+    from lanternlm.data.prepare_pairs import prepare_pairs
     from lanternlm.interop import export_hf
     from lanternlm.tokenizers.bpe_train import train_bpe
 
@@ -324,13 +353,21 @@ def workspace(tmp_path_factory, tiny_run):
              "notes": root / "notes", "badrun": root / "badrun", "hf": root / "hf", "hf_null": root / "hf-null",
              "hf_huge": root / "hf-huge", "hf_pickle": root / "hf-pickle", "noweights": root / "noweights",
              "toml": root / "config.toml", "badtoml": root / "bad.toml", "vocab_no_unk": root / "vocab.txt",
-             "hf_not_bert": root / "hf-not-bert", "hf_bert_no_unk": root / "hf-bert-no-unk"}
+             "hf_not_bert": root / "hf-not-bert", "hf_bert_no_unk": root / "hf-bert-no-unk", "tsv": root / "pairs.tsv",
+             "tsv_one_column": root / "tsv_one_column.tsv", "tsv_empty_sides": root / "empty_sides.tsv",
+             "pairs": root / "pairs"}
     shutil.copytree(tiny_run, files["run"])
     files["txt"].write_text("the cat sat on the mat. the dog sat on the log.\n" * 50)
     train_bpe([files["txt"]], 300, "gpt2", ["<|endoftext|>"]).save(files["tok"])
     WordVectors(["cat", "dog", "bird", "mat"], torch.randn(4, 3, generator=torch.Generator().manual_seed(0))
                 ).save(files["vec"])
     prepare(files["tok"], [files["txt"]], files["data"], workers=1)
+    pairs = "".join(f"{en}\t{fr}\n" for en, fr in (("I am cold.", "J'ai froid."), ("Thank you.", "Merci."),
+                                                    ("We are happy.", "Nous sommes heureux."), ("Go.", "Va.")))
+    files["tsv"].write_text(pairs, encoding="utf-8")
+    files["tsv_one_column"].write_text("Hello\tBonjour\nonly one column\n", encoding="utf-8")
+    files["tsv_empty_sides"].write_text("Hello\t \n\tMerci\n", encoding="utf-8")
+    prepare_pairs(files["tsv"], files["pairs"], vocab_size=280, val_fraction=0.25)
     files["empty"].write_text("  \n")
     files["empty0"].write_bytes(b"")
     files["latin"].write_bytes("caf\xe9 = 1\n".encode("latin-1"))

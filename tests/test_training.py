@@ -1,12 +1,10 @@
 import math
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
-from conftest import TINY_OVERRIDES, subprocess_env
+from conftest import TINY_OVERRIDES, run_and_kill, subprocess_env
 from lanternlm.config import TrainConfig
 from lanternlm.generate import Engine
 from lanternlm.runs import load_run
@@ -69,16 +67,7 @@ def test_hard_kill_and_resume_gives_identical_losses(tmp_path):
                    env=subprocess_env())
 
     killed = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "lanternlm", *args, "--out", str(killed)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=subprocess_env())
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        steps = [r.get("step", 0) for r in read_metrics(killed / "metrics.jsonl")]
-        if list_checkpoints(killed / "checkpoints") and steps and max(steps) >= 33:
-            break
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGKILL)
-    assert proc.wait() == -signal.SIGKILL, "the run finished before it could be killed"
+    run_and_kill(args, killed, after_step=33)
     assert [p.name for p in list_checkpoints(killed / "checkpoints")] == ["step-0000030"]
 
     subprocess.run([sys.executable, "-m", "lanternlm", "train", "--out", str(killed), "--resume", "-q"],

@@ -21,7 +21,7 @@ from .io import read_toml
 class ModelConfig:
     """Shape of the network (the seeds' hyper-parameter table)."""
 
-    family: str = "gpt"  # gpt: decoder-only transformer | bert: encoder-only (bidirectional, masked LM) | mlp, rnn
+    family: str = "gpt"  # gpt: decoder-only | bert: encoder-only (masked LM) | seq2seq: encoder–decoder | mlp, rnn
     vocab_size: int = 0  # 0: taken from the tokenizer
     block_size: int = 256  # context length / max positions
     n_layer: int = 6
@@ -44,6 +44,7 @@ class ModelConfig:
     n_expert: int = 0  # mixture-of-experts feed-forward with this many experts; 0 = one dense feed-forward
     n_expert_active: int = 2  # top-k: experts each token is routed to
     moe_aux_loss_coef: float = 0.01  # weight of the load-balancing loss added to the training loss
+    label_smoothing: float = 0.0  # ε_ls: train towards (1-ε)·one-hot + ε/|V|; evaluation reports plain cross-entropy
     quantization: str = "none"  # none | int8: Linear weights stored as int8 rows + float scales (inference only)
     # the bert family only
     type_vocab_size: int = 0  # segment (token-type) embeddings: 2 for sentence pairs (BERT), 0 = none
@@ -52,6 +53,11 @@ class ModelConfig:
     pooling: str = "mean"  # sentence vector: mean over non-padding positions | cls (the [CLS] position)
     normalize_embeddings: bool = False  # L2-normalise sentence vectors (then cosine similarity = dot product)
     max_seq_length: int = 0  # texts embedded are cut to this many tokens (sentence-transformers'); 0 = block_size
+    # the seq2seq family only (the 2017 Transformer: an encoder reads the source, a decoder writes the target)
+    n_encoder_layer: int = 0  # encoder blocks (N in the paper); 0 = n_layer
+    n_decoder_layer: int = 0  # decoder blocks (self-attention, cross-attention, feed-forward); 0 = n_layer
+    share_embeddings: bool = True  # source and target share one embedding matrix (one joint vocabulary)
+    source_vocab_size: int = 0  # 0: the target's vocab_size (a joint tokenizer); else the source tokenizer's
     # the models before attention (families mlp and rnn): n_embd, n_layer, d_ff, dropout and bias apply too
     context_tokens: int = 8  # mlp: how many previous tokens' embeddings are concatenated (Bengio et al. 2003)
     rnn_cell: str = "gru"  # rnn: gru | lstm
@@ -67,6 +73,18 @@ class ModelConfig:
     @property
     def kv_heads(self) -> int:
         return self.n_kv_head or self.n_head
+
+    @property
+    def encoder_layers(self) -> int:
+        return self.n_encoder_layer or self.n_layer
+
+    @property
+    def decoder_layers(self) -> int:
+        return self.n_decoder_layer or self.n_layer
+
+    @property
+    def source_vocab(self) -> int:
+        return self.source_vocab_size or self.vocab_size
 
     @property
     def attention_kind(self) -> str:
@@ -115,6 +133,20 @@ class ModelConfig:
             raise LanternError("the bert family has no position='alibi', sliding_window or n_expert (decoder options)")
         if self.family != "bert" and (self.type_vocab_size or self.pooler):
             raise LanternError("model.type_vocab_size and model.pooler belong to the bert family (model.family)")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise LanternError(f"model.label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if min(self.n_encoder_layer, self.n_decoder_layer, self.source_vocab_size) < 0:
+            raise LanternError("model.n_encoder_layer, n_decoder_layer and source_vocab_size must be >= 0")
+        if self.family == "seq2seq":
+            if self.position == "alibi" or self.sliding_window:
+                raise LanternError("the seq2seq family has no position='alibi' or sliding_window (its encoder is "
+                                   "bidirectional)")
+            if self.share_embeddings and self.source_vocab_size not in (0, self.vocab_size):
+                raise LanternError(f"model.share_embeddings needs one vocabulary, but source_vocab_size "
+                                   f"({self.source_vocab_size}) differs from vocab_size ({self.vocab_size})")
+        elif self.n_encoder_layer or self.n_decoder_layer or self.source_vocab_size:
+            raise LanternError("model.n_encoder_layer, n_decoder_layer and source_vocab_size belong to the seq2seq "
+                               "family (model.family)")
 
 
 ACTIVATION_NAMES = ("gelu", "gelu_tanh", "relu", "silu", "swiglu")

@@ -9,7 +9,7 @@ from typer.exceptions import TyperException
 
 from ..errors import LanternError
 from . import (assistant, convert, demo, embed, encoder, finetune, generate, inspect, prepare, quantize,  # noqa: F401
-               serve, tokenizer, train, word2vec)  # (register their commands)
+               serve, tokenizer, train, translate, word2vec)  # (importing them registers their commands)
 from .app import app
 
 

@@ -135,6 +135,7 @@ def chat_command(
     config = GenerationConfig(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
                               repetition_penalty=repetition_penalty, seed=seed).validate()
     engine = load_engine(run, device, dtype)
+    engine.check_continues_text()
     interactive = sys.stdin.isatty()  # piped input: no "you>" prompts in the output
     history: list[dict[str, str]] = []
     print(f"chatting with {run} ({CHAT_HELP})", file=sys.stderr)

@@ -106,12 +106,18 @@ def eval_command(
     input: Optional[Path] = typer.Option(None, "--input", "-i", metavar="FILE", help="Text file to score (.txt or .gz)."),
     data: Optional[Path] = typer.Option(None, "--data", help="Score the validation split of a `lantern prepare`d directory; for a classifier run, a JSONL file of labelled examples."),
     stride: int = typer.Option(0, help="Sliding-window step in tokens; smaller gives each token more context. 0 = block_size (no overlap)."),
+    pairs: Optional[Path] = typer.Option(None, "--pairs", metavar="FILE.tsv", help="Translation runs: score these tab-separated sentence pairs (default: the run's validation pairs)."),
+    source_column: int = typer.Option(0, "--source-column", help="With --pairs: the column (from 0) of the source sentence."),
+    target_column: int = typer.Option(1, "--target-column", help="With --pairs: the column (from 0) of the reference translation."),
+    beam: int = typer.Option(1, "--beam", help="Translation runs: beam search with this many beams; 1 = greedy."),
+    limit: int = typer.Option(0, "--limit", help="Translation runs: score only the first N pairs; 0 = all."),
     tokens: bool = typer.Option(False, "--tokens", help="Also print every scored token with p and -log p (coloured) and the running mean."),
     device: Optional[str] = DEVICE,
     dtype: Optional[str] = WEIGHTS,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Score held-out text: mean loss (nats/token), perplexity = exp(loss), and bits per byte.
+    """Score held-out text: mean loss (nats/token), perplexity = exp(loss), and bits per byte. A translation
+    (seq2seq) run: BLEU and chrF of its translations of held-out pairs, and loss per target token.
 
     Default: the run's own validation split. Bits per byte do not depend on the tokenizer, so character
     and BPE models compare on the same text. --tokens shows the loss of each token: its mean is the loss.
@@ -138,6 +144,13 @@ def eval_command(
         from .finetune import evaluate_classifier
 
         return evaluate_classifier(loaded, input or data, dev)
+    if loaded.model.is_encoder_decoder or pairs is not None:
+        from .translate import eval_translation
+
+        if input or data or stride or tokens:
+            raise LanternError("--input, --data, --stride and --tokens score a token stream; a translation run "
+                               "takes --pairs")
+        return eval_translation(loaded, pairs, source_column, target_column, beam, limit, quiet)
     block_size = loaded.model.config.block_size  # an adapted model's soft prompt takes some positions
     if not 0 <= stride <= block_size:
         raise LanternError(f"--stride must be between 1 and block_size ({block_size}), or 0")

@@ -1,12 +1,13 @@
 """Which tokens a run trains on and which it is judged on: the train / validation split of a run's data.
 
-Three sources, in this order: a `lantern prepare`d token directory (`data.data_dir`, memory-mapped); a
-separate validation file (`data.val_input`); else the last `data.val_fraction` of the training text. The
-trainer and `lantern eval` both ask here, so a run is always scored on the split it held out. A bert-family
-run learns from the same token stream as masked-LM examples (`data/masked.py`); a classification run
-(finetune.task = classify) reads labelled JSONL examples instead (`data/labelled.py`), a chat or preference
-run conversations or preference pairs (`data/chat.py`). `training_sampler` picks the order the trainer
-visits the training examples in.
+Three sources, in this order: a `lantern prepare`d directory (`data.data_dir`: a memory-mapped token stream,
+or sentence pairs for an encoder–decoder model); a separate validation file (`data.val_input`); else the last
+`data.val_fraction` of the training text. The trainer and `lantern eval` both ask here, so a run is always
+scored on the split it held out. A bert-family run learns from the same token stream as masked-LM examples
+(`data/masked.py`); a classification run (finetune.task = classify) reads labelled JSONL examples instead
+(`data/labelled.py`), a chat or preference run conversations or preference pairs (`data/chat.py`).
+`training_sampler` picks the order the trainer visits the training examples in: windows of a token stream,
+examples in shuffled epochs, or length-bucketed batches of sentence pairs.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ..tokenizers import CharTokenizer, Tokenizer, load_tokenizer
 from .chat import ChatExamples, PreferencePairs, dialogue_splits
 from .labelled import LabelledExamples, ShuffledExamples, labelled_splits
 from .masked import MaskedWindows, masked_split
+from .pairs import BucketedPairs, PairSplit, is_pairs_directory, load_pairs
 from .text import TokenWindows, read_corpus, split_ids
 from .tokenfile import load_prepared
 from .windows import WindowSampler, window_sampler
@@ -35,9 +37,13 @@ def run_tokenizer(config: RunConfig, texts: list[str]) -> Tokenizer:
 
 
 def prepared_splits(data_dir: str | Path, tokenizer: Tokenizer | None = None):
-    """(tokenizer, train, val) of a prepared directory; `tokenizer`, when given, must match its vocabulary."""
-    train_data, val_data, _ = load_prepared(data_dir)
-    data_tokenizer = load_tokenizer(Path(data_dir) / "tokenizer.json")
+    """(tokenizer, train, val) of a prepared directory (token stream or sentence pairs); `tokenizer`, when
+    given, must match its vocabulary."""
+    if is_pairs_directory(data_dir):
+        data_tokenizer, train_data, val_data, _ = load_pairs(data_dir)
+    else:
+        train_data, val_data, _ = load_prepared(data_dir)
+        data_tokenizer = load_tokenizer(Path(data_dir) / "tokenizer.json")
     if tokenizer is not None and tokenizer.vocab_size != data_tokenizer.vocab_size:
         raise LanternError(f"{data_dir} was prepared with a {data_tokenizer.vocab_size}-token tokenizer but the "
                            f"model uses {tokenizer.vocab_size} tokens")
@@ -52,6 +58,11 @@ def load_splits(config: RunConfig, tokenizer: Tokenizer | None = None) -> tuple[
         return (tokenizer, *dialogue_splits(config, tokenizer))
     if config.data.data_dir:
         tokenizer, train_data, val_data = prepared_splits(config.data.data_dir, tokenizer)
+        pairs = isinstance(train_data, PairSplit)
+        if pairs != (config.model.family == "seq2seq"):
+            raise LanternError(f"{config.data.data_dir} holds {'sentence pairs' if pairs else 'a token stream'}, "
+                               f"which a {config.model.family} model does not train on (sentence pairs train "
+                               f"model.family = \"seq2seq\"; a token stream the others)")
     else:
         text = read_corpus(config.data.input)
         val_text = read_text(config.data.val_input) if config.data.val_input else None
@@ -82,10 +93,13 @@ def validation_split(config: RunConfig, tokenizer: Tokenizer) -> tuple[str, Toke
                                                    config.data.val_fraction)[1]
 
 
-def training_sampler(config: RunConfig, data: TokenWindows | LabelledExamples,
-                     generator: torch.Generator) -> WindowSampler | ShuffledExamples:
-    """The order of the training examples: `data.window_sampling` windows of a token stream, or labelled
-    examples in shuffled epochs (seeded by train.seed)."""
+def training_sampler(config: RunConfig, data: TokenWindows | LabelledExamples | PairSplit,
+                     generator: torch.Generator) -> WindowSampler | ShuffledExamples | BucketedPairs:
+    """The order of the training examples: `data.window_sampling` windows of a token stream, labelled examples
+    (or conversations, preference pairs) in shuffled epochs, or sentence pairs in shuffled epochs of
+    length-bucketed batches of train.batch_size (all seeded by train.seed)."""
+    if isinstance(data, PairSplit):
+        return BucketedPairs(data, config.train.batch_size, config.train.seed)
     if isinstance(data, (LabelledExamples, ChatExamples, PreferencePairs)):
         return ShuffledExamples(data, config.train.seed)
     return window_sampler(config.data.window_sampling, data, config.window_size, config.train.seed, generator)

@@ -13,6 +13,11 @@ in count (the shortest prompt's length) are prefilled together; the longer promp
 then fed one per step inside the decoding loop (forced, not sampled) while the shorter rows already
 generate. So all rows always have the same length and one scalar `start_pos` serves the whole batch.
 
+An encoder–decoder model (translation) gets one source per row: the source ids, right-padded with a mask,
+go into `model.new_cache(B, source=..., source_mask=...)`, which encodes them once and keeps the
+cross-attention keys and values; the uncached reference path hands them to every forward instead. The rows
+are then target prefixes (e.g. the start token alone) and everything else is as above.
+
 Context window: the model sees at most `block_size` tokens. A prompt keeps its last `block_size` tokens;
 once a sequence has grown past `block_size`, every step re-prefills the last `block_size` tokens from
 position 0 (an exact sliding window, the same tokens and positions the uncached path sees, at uncached cost).
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import torch
 
+from ..models import pad_sequences
 from ..nn.kv_cache import KVCache
 from ..nn.recurrent import RecurrentState
 
@@ -37,15 +43,19 @@ class Decoder:
         self.cache: KVCache | RecurrentState | None = cache  # whatever the model's new_cache gives
         self.tokens = torch.empty(0, 0, dtype=torch.long)  # (B, T): every row has the same length
         self.pending: list[list[int]] = []  # per row: prompt tokens not fed yet
+        self.source: dict[str, torch.Tensor] = {}  # an encoder–decoder's source and source_mask (B, S); else empty
 
-    def prefill(self, rows: list[list[int]]) -> torch.Tensor:
-        """Feed the prompts; return (B, V) logits for the token after each row's shared-length prefix."""
+    def prefill(self, rows: list[list[int]], sources: list[list[int]] | None = None) -> torch.Tensor:
+        """Feed the prompts (and, for an encoder–decoder, each row's source ids); return (B, V) logits for the
+        token after each row's shared-length prefix."""
         rows = [list(r[-self.block_size:]) for r in rows]
         common = min(map(len, rows))
         self.tokens = torch.tensor([r[:common] for r in rows], dtype=torch.long, device=self.device)
         self.pending = [r[common:] for r in rows]
+        if sources is not None:
+            self.source = dict(zip(("source", "source_mask"), pad_sequences(sources, self.device)))
         if self.use_cache and self.cache is None:
-            self.cache = self.model.new_cache(len(rows))
+            self.cache = self.model.new_cache(len(rows), **self.source)
         return self.run(self.tokens, 0)
 
     @property
@@ -79,9 +89,12 @@ class Decoder:
         """Keep rows `index` (with repeats): beam search continues the best beams, each with its own cache."""
         self.tokens = self.tokens[index]
         self.pending = [list(self.pending[i]) for i in index.tolist()]
+        self.source = {name: tensor[index] for name, tensor in self.source.items()}
         if self.cache is not None:
             self.cache.reorder(index)
 
     def run(self, idx: torch.Tensor, start_pos: int) -> torch.Tensor:
         """The model on (ids, start_pos) over this decoder's cache; (B, V) logits of the last position."""
-        return self.model(idx, kv_cache=self.cache, start_pos=start_pos, last_logits_only=True).logits[:, -1, :]
+        source = self.source if self.cache is None else {}  # a cache holds the encoded source already
+        return self.model(idx, kv_cache=self.cache, start_pos=start_pos, last_logits_only=True,
+                          **source).logits[:, -1, :]

@@ -22,7 +22,7 @@ from typing import Generic, Iterator, TypeVar
 import torch
 
 from ..errors import LanternError
-from ..models import LanguageModel
+from ..models import LanguageModel, check_reads_one_text
 from ..nn.functional import softmax
 from ..tokenizers import Tokenizer
 from .config import GenerationConfig
@@ -72,6 +72,10 @@ class Engine:
         """`config` (or the defaults) with keyword overrides, validated: the entry of every Python call."""
         return replace(config or GenerationConfig(), **overrides).validate()
 
+    def check_continues_text(self) -> None:
+        """An encoder–decoder model writes a target from a source sentence; it does not continue a prompt."""
+        check_reads_one_text(self.model, "continuing a prompt")
+
     def encode_prompt(self, prompt: str) -> list[int]:
         if not prompt:
             raise LanternError("the prompt is empty")
@@ -89,16 +93,26 @@ class Engine:
         return DecodingSession(self.model, max_rows)
 
     def steps(self, rows: list[list[int]], config: GenerationConfig, stats: GenerationStats | None = None,
-              session: DecodingSession | None = None) -> Iterator[Step]:
+              session: DecodingSession | None = None, sources: list[list[int]] | None = None) -> Iterator[Step]:
         """Decode every row (prompt ids, any lengths) in lock-step; yield each step's new tokens.
 
         `config` is trusted (validated where it entered). `stats`, when given, is filled in as steps are made.
         `session`: join that session (and share its forward passes) instead of decoding alone. The request
-        joins at the first `next()`, on the thread that steps the session (the server's model worker)."""
+        joins at the first `next()`, on the thread that steps the session (the server's model worker).
+        An encoder–decoder model needs `sources`, one source id list per row (the rows are then target
+        prefixes, e.g. the start token); a decoder-only model takes none. Checked here, before the first step."""
+        if sources is None:
+            self.check_continues_text()
+        elif not self.model.is_encoder_decoder or len(sources) != len(rows):
+            raise ValueError("sources go with an encoder–decoder model, one per row")
+        return self._join(rows, config, stats, session, sources)
+
+    def _join(self, rows: list[list[int]], config: GenerationConfig, stats: GenerationStats | None,
+              session: DecodingSession | None, sources: list[list[int]] | None) -> Iterator[Step]:
         if session is None:
             decoder_rows = len(rows) * config.num_beams
             session = DecodingSession(self.model, decoder_rows)
-        request = session.add(rows, config, self.stop_ids(config), stats)
+        request = session.add(rows, config, self.stop_ids(config), stats, sources)
         yield from session.steps_of(request)
 
     def stream_rows(self, rows: list[list[int]], config: GenerationConfig,
@@ -147,6 +161,7 @@ class Engine:
     @torch.no_grad()
     def next_token_probs(self, ids: list[int], temperature: float) -> torch.Tensor:
         """The same for prompt ids and a temperature already checked (> 0)."""
+        self.check_continues_text()
         window = torch.tensor([ids[-self.block_size:]], device=self.device)
         return softmax(self.model.eval()(window, last_logits_only=True).logits[0, -1], temperature=temperature)
 

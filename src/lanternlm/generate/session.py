@@ -15,7 +15,9 @@ A request decodes into rows first..first+n-1 of the session's cache, a view of i
 its decoder writes the batch sees. Rows stay packed at the front: a request that ends hands its rows to the
 requests behind it. A request that cannot share a forward pass keeps a cache of its own and runs alone: one
 without a KV cache (`use_cache=False`, or a family whose cache is not a KVCache), one past the context window
-(it re-reads its last block_size tokens each step), or one that finds the session full.
+(it re-reads its last block_size tokens each step), one that finds the session full, or an encoder–decoder's
+(its cache holds its own sources: encoded once at prefill, every decoder layer's cross-attention keys and
+values beside the self-attention cache).
 """
 
 from __future__ import annotations
@@ -50,12 +52,18 @@ class Request:
     logits: torch.Tensor | None = None  # (decoder rows, V) for the next choice; None before prefill
     next_ids: torch.Tensor | None = None
     first_row: int | None = None  # its rows in the session cache; None: a cache of its own
+    sources: list[list[int]] | None = None  # an encoder–decoder's source ids, one per row
     steps: deque = field(default_factory=deque)
     done: bool = False
 
     @property
     def n_rows(self) -> int:
         return len(self.chooser.decoder_rows(self.rows))
+
+    @property
+    def decoder_sources(self) -> list[list[int]] | None:
+        """The source of each decoder row (a row's beams read the same source)."""
+        return None if self.sources is None else self.chooser.decoder_rows(self.sources)
 
 
 class DecodingSession:
@@ -66,15 +74,17 @@ class DecodingSession:
         self.used = 0  # rows 0..used-1 of the cache belong to requests
 
     def add(self, rows: list[list[int]], config: GenerationConfig, stop_tokens: tuple[int, ...],
-            stats: GenerationStats | None = None) -> Request:
-        """A request joins; it is prefilled at the next step. `config` is trusted (validated where it entered)."""
+            stats: GenerationStats | None = None, sources: list[list[int]] | None = None) -> Request:
+        """A request joins; it is prefilled at the next step. `config` is trusted (validated where it entered).
+        `sources`: an encoder–decoder's source ids, one per row (`Engine.steps` checks them)."""
         stats = stats if stats is not None else GenerationStats()
         stats.prompt_tokens = sum(map(len, rows))
         if config.num_beams > 1:
             chooser = BeamSearch(len(rows), config, stop_tokens)
         else:
             chooser = Sampler(rows, config, stop_tokens, self.model.config.vocab_size, self.model.device)
-        request = Request(rows, config, chooser, Decoder(self.model, use_cache=config.use_cache), stats)
+        request = Request(rows, config, chooser, Decoder(self.model, use_cache=config.use_cache), stats,
+                          sources=sources)
         self._give_rows(request)
         self.requests.append(request)
         return request
@@ -99,7 +109,8 @@ class DecodingSession:
             self.model.eval()
         for request in self.requests:
             if request.logits is None:
-                request.logits = request.decoder.prefill(request.chooser.decoder_rows(request.rows))
+                request.logits = request.decoder.prefill(request.chooser.decoder_rows(request.rows),
+                                                         request.decoder_sources)
         for request in list(self.requests):
             choice = request.chooser.choose(request.logits, request.decoder.in_prompt)
             request.stats.record(sum(int((s.ids >= 0).sum()) for s in choice.steps),
@@ -156,7 +167,7 @@ class DecodingSession:
 
     def _give_rows(self, request: Request) -> None:
         """Rows of the session cache for a request that can share forward passes (else it keeps its own)."""
-        if not request.config.use_cache or self.used + request.n_rows > self.max_rows:
+        if not request.config.use_cache or request.sources is not None or self.used + request.n_rows > self.max_rows:
             return
         if self.cache is None:
             probe = self.model.new_cache(1)

@@ -9,6 +9,11 @@
   experts) and 4·L·T·d for the scores Q·Kᵀ and the mix A·V over a context of T (the PaLM convention).
 * KV-cache bytes per token = 2 (K and V) · n_layer · n_kv_head · d_head · bytes per value.
 
+An encoder–decoder (seq2seq) has n_encoder_layer blocks and n_decoder_layer blocks with a cross-attention each
+(the same weights as a self-attention). Every weight matrix multiplies either source tokens (encoder,
+cross-attention K/V) or target tokens (the rest, the head), so per token of a pair with as many source as
+target tokens N is half of all its matmul weights.
+
 The models before attention (families mlp and rnn) have their own counts (`baseline_parts`): no attention term
 in their FLOPs, and no cache that grows with the context — an RNN keeps n_layer · d numbers (twice that for an
 LSTM) whatever the context length; the fixed-window MLP keeps nothing.
@@ -46,7 +51,9 @@ def _norm_size(c: ModelConfig) -> int:
 
 
 def count_parameters(c: ModelConfig) -> ParamCount:
-    d, dh, L, b = c.n_embd, c.head_dim, c.n_layer, int(c.bias)
+    d, dh, b = c.n_embd, c.head_dim, int(c.bias)
+    seq2seq = c.family == "seq2seq"
+    L = c.encoder_layers + c.decoder_layers if seq2seq else c.n_layer
     qkv = (c.n_head + 2 * c.kv_heads) * dh
     attention = d * qkv + b * qkv + d * d + b * d + (2 * dh if c.qk_norm else 0)
     ff_in = 2 * c.ff_dim if c.activation == "swiglu" else c.ff_dim
@@ -58,11 +65,16 @@ def count_parameters(c: ModelConfig) -> ParamCount:
         mlp = mlp_active = expert
     embedding = c.vocab_size * d + (c.block_size * d if c.position == "learned" else 0) + c.type_vocab_size * d
     norms = 2 * L * _norm_size(c) + (_norm_size(c) if c.norm_placement == "pre" else 0)
+    attention_layers = L
+    if seq2seq:  # cross-attention and its norm in every decoder block; two position tables, two final norms
+        attention_layers += c.decoder_layers
+        norms += c.decoder_layers * _norm_size(c) + (_norm_size(c) if c.norm_placement == "pre" else 0)
+        embedding += (0 if c.share_embeddings else c.source_vocab * d) + embedding - c.vocab_size * d
     head = 0 if c.tie_embeddings else c.vocab_size * d
     if c.family == "bert":
         norms += _norm_size(c)  # the LayerNorm after the input embedding
         head = _bert_heads(c)
-    return ParamCount(embedding, L * attention, L * mlp, norms, head, L * mlp_active)
+    return ParamCount(embedding, attention_layers * attention, L * mlp, norms, head, L * mlp_active)
 
 
 def _bert_heads(c: ModelConfig) -> int:
@@ -93,7 +105,8 @@ def matmul_parameters(c: ModelConfig) -> int:
         parts = baseline_parts(c)
         return parts["hidden layers"] + parts["output layer"]
     p = count_parameters(c)
-    return p.attention + p.mlp_active + c.vocab_size * c.n_embd
+    weights = p.attention + p.mlp_active + c.vocab_size * c.n_embd
+    return weights // 2 if c.family == "seq2seq" else weights
 
 
 def attention_flops_per_token(c: ModelConfig, context: int) -> int:
@@ -108,8 +121,10 @@ def flops_per_token(c: ModelConfig, context: int | None = None) -> tuple[float, 
 
 
 def kv_cache_bytes_per_token(c: ModelConfig, dtype: str = "float16") -> int:
-    """2 · n_layer · n_kv_head · d_head · bytes per value."""
-    return 2 * c.n_layer * c.kv_heads * c.head_dim * BYTES_PER_VALUE[dtype]
+    """2 · n_layer · n_kv_head · d_head · bytes per value (an encoder–decoder: its decoder layers, per target
+    token; the cross-attention keys and values cost as much again per source token)."""
+    layers = c.decoder_layers if c.family == "seq2seq" else c.n_layer
+    return 2 * layers * c.kv_heads * c.head_dim * BYTES_PER_VALUE[dtype]
 
 
 def cache_bytes(c: ModelConfig, context: int, dtype: str = "float16") -> int:
@@ -160,7 +175,9 @@ def report(c: ModelConfig, dtype: str = "float32") -> str:
         return baseline_report(c, dtype)
     p = count_parameters(c)
     moe = f", {c.n_expert} experts (top-{c.n_expert_active})" if c.n_expert else ""
-    lines = [f"{c.n_layer} layers, {c.n_head} heads ({c.attention_kind}, {c.kv_heads} K/V heads), d_model {c.n_embd}, "
+    layers = (f"{c.encoder_layers} encoder + {c.decoder_layers} decoder layers" if c.family == "seq2seq"
+              else f"{c.n_layer} layers")
+    lines = [f"{layers}, {c.n_head} heads ({c.attention_kind}, {c.kv_heads} K/V heads), d_model {c.n_embd}, "
              f"d_head {c.head_dim}, d_ff {c.ff_dim} ({c.activation}){moe}, vocab {c.vocab_size}, "
              f"context {c.block_size}, positions {c.position}, {c.norm} ({c.norm_placement})",
              "", *_parts_table(p.parts(), c.tie_embeddings)]

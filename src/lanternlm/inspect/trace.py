@@ -27,7 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import LanternError
-from ..models import LanguageModel, TracePoint
+from ..models import LanguageModel, TracePoint, check_reads_one_text
 from ..nn.functional import softmax
 from ..tokenizers import Tokenizer
 
@@ -113,6 +113,7 @@ def _token(tokenizer: Tokenizer, token_id: int, **extra) -> dict:
 @torch.no_grad()
 def trace(model: LanguageModel, tokenizer: Tokenizer, text: str, temperature: float = 1.0, top: int = 5) -> Trace:
     """Run `text` (its last block_size tokens) through `model` once and record every stage."""
+    check_reads_one_text(model, "a trace")
     if not text:
         raise LanternError("the text to trace is empty")
     if not 0 < temperature < math.inf:

@@ -267,7 +267,7 @@ def bert_family(c: ModelConfig) -> Family:
 
 def family_for(c: ModelConfig) -> Family:
     """The HF family a Lantern config is an instance of, or a LanternError naming the options in the way."""
-    if c.family in ("mlp", "rnn"):
+    if c.family not in ("gpt", "bert"):
         raise LanternError(f"the {c.family} family has no Hugging Face equivalent (only gpt and bert runs export)")
     if c.family == "bert":
         family = bert_family(c)

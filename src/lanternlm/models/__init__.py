@@ -3,14 +3,16 @@
 from ..config import ModelConfig
 from ..errors import LanternError
 from ..nn.quantized import quantize_linears
-from .base import IGNORE_INDEX, LanguageModel, TracePoint, pad_sequences
+from .base import IGNORE_INDEX, LanguageModel, TracePoint, check_reads_one_text, pad_sequences
 from .encoder import BERT, EncoderOutput
 from .gpt import GPT, LMOutput
 from .mlp import FixedContextMLP
 from .rnn import RecurrentLM
+from .seq2seq import EncoderDecoder, Seq2SeqOutput
 
-# model.family: decoder-only GPT, encoder-only BERT; before attention: Bengio's fixed-context MLP, a GRU/LSTM
-FAMILIES = {"gpt": GPT, "bert": BERT, "mlp": FixedContextMLP, "rnn": RecurrentLM}
+# model.family: decoder-only GPT, encoder-only BERT, the encoder–decoder; before attention: Bengio's
+# fixed-context MLP, a GRU/LSTM
+FAMILIES = {"gpt": GPT, "bert": BERT, "seq2seq": EncoderDecoder, "mlp": FixedContextMLP, "rnn": RecurrentLM}
 
 
 def build_model(config: ModelConfig) -> LanguageModel:
@@ -25,5 +27,6 @@ def build_model(config: ModelConfig) -> LanguageModel:
     return model
 
 
-__all__ = ["GPT", "LMOutput", "BERT", "EncoderOutput", "FixedContextMLP", "RecurrentLM", "IGNORE_INDEX",
-           "LanguageModel", "TracePoint", "build_model", "pad_sequences", "FAMILIES"]
+__all__ = ["GPT", "LMOutput", "BERT", "EncoderOutput", "EncoderDecoder", "Seq2SeqOutput", "FixedContextMLP",
+           "RecurrentLM", "IGNORE_INDEX", "LanguageModel", "TracePoint", "build_model", "check_reads_one_text",
+           "pad_sequences", "FAMILIES"]

@@ -10,6 +10,9 @@ methods below, and every command that uses only this surface works with it:
     new_cache(batch_size)   an empty cache for incremental decoding: a KV cache, an RNN's state, or None
     can_generate            whether the engine may decode from it (an encoder only fills in masks)
     hidden_states(ids)      the last layer's vectors (B, T, d), what a task head reads (finetune/)
+    is_encoder_decoder      whether it generates from a source sequence (translation): the engine then passes
+                            `source`/`source_mask` to new_cache and, uncached, to the forward;
+                            cross_attention_maps(source, idx) is then its alignment
     num_parameters()        distinct parameters (a tied matrix counted once)
     trace_points()          the stages of its pipeline, in order, for `inspect/trace.py` to watch
 """
@@ -23,9 +26,32 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..config import ModelConfig
+from ..errors import LanternError
 from ..nn.kv_cache import KVCache
 
 IGNORE_INDEX = -1  # a target position with this id carries no loss (a prompt token, an unmasked MLM position)
+
+
+def next_token_loss(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+    """Mean cross-entropy −log p(target) over the positions whose target is not IGNORE_INDEX; with label
+    smoothing ε the target distribution is (1 - ε)·one-hot + ε/|V| (the 2017 paper's ε_ls = 0.1)."""
+    return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1),
+                           ignore_index=IGNORE_INDEX, label_smoothing=label_smoothing)
+
+
+def output_losses(logits: torch.Tensor, targets: torch.Tensor | None, routings: list, config: ModelConfig,
+                  training: bool) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+    """(loss, MoE aux loss, expert load) of a forward pass. In training the loss is label-smoothed (ε =
+    config.label_smoothing) and includes the weighted load-balancing loss; evaluation reports the pure
+    cross-entropy. `routings`: the MoE layers' `Routing`s (empty without experts)."""
+    aux_loss = torch.stack([r.aux_loss for r in routings]).mean() if routings else None
+    loss = None
+    if targets is not None:
+        loss = next_token_loss(logits, targets, config.label_smoothing if training else 0.0)
+        if aux_loss is not None and training:
+            loss = loss + config.moe_aux_loss_coef * aux_loss
+    expert_load = torch.stack([r.expert_load for r in routings]).detach() if routings else None
+    return loss, aux_loss, expert_load
 
 
 def pad_sequences(rows: list[list[int]], device: torch.device | str | None = None,
@@ -41,11 +67,6 @@ def pad_sequences(rows: list[list[int]], device: torch.device | str | None = Non
     return ids.to(device), mask.to(device)
 
 
-def next_token_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy −log p(target) over the positions whose target is not IGNORE_INDEX."""
-    return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1), ignore_index=IGNORE_INDEX)
-
-
 @dataclass
 class TracePoint:
     """One stage of a model's pipeline that the tracer records the output of (a forward hook on `module`).
@@ -59,9 +80,17 @@ class TracePoint:
     kind: str
 
 
+def check_reads_one_text(model: "LanguageModel", what: str) -> None:
+    """A one-line error when `model` is an encoder–decoder: `what` (a view or command) follows one text."""
+    if model.is_encoder_decoder:
+        raise LanternError(f"{what} follows one text, but this {model.config.family} model is an encoder–decoder: "
+                           "it writes the translation of a source sentence (use `lantern translate RUN TEXT`)")
+
+
 class LanguageModel(nn.Module):
     config: ModelConfig
     can_generate: bool = True  # autoregressive: the engine decodes from next-token logits
+    is_encoder_decoder: bool = False  # generates a target from a source sequence (seq2seq)
 
     @property
     def device(self) -> torch.device:
@@ -84,6 +113,10 @@ class LanguageModel(nn.Module):
         """ids (B, T) -> (B, T, d): the last layer's (normalised) states. attention_mask (B, T): 1 for real
         tokens, 0 for right padding; prefix (B or 1, n, d): soft-prompt vectors read before the tokens."""
         raise NotImplementedError
+    def cross_attention_maps(self, source: torch.Tensor, idx: torch.Tensor,
+                             source_mask: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """An encoder–decoder's alignment: per decoder layer (B, n_head, T_target, T_source) weights."""
+        raise NotImplementedError(f"a {self.config.family} model has no cross-attention")
 
     def new_cache(self, batch_size: int, max_len: int | None = None) -> KVCache | None:
         """An empty cache for `batch_size` sequences of up to max_len (default block_size) positions; it needs

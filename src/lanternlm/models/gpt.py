@@ -17,18 +17,17 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from ..config import ModelConfig
 from ..nn import KVCache, Linear, make_norm
-from .base import IGNORE_INDEX, LanguageModel, TracePoint
+from .base import LanguageModel, TracePoint, output_losses
 from .transformer import Block, init_weights, positions, transformer_trace_points
 
 
 @dataclass
 class LMOutput:
     logits: torch.Tensor  # (B, T, vocab_size)
-    loss: torch.Tensor | None = None  # next-token cross-entropy (+ weighted MoE aux loss in training mode)
+    loss: torch.Tensor | None = None  # next-token cross-entropy (in training: label-smoothed, + weighted MoE aux)
     attentions: list[torch.Tensor] | None = None  # per layer (B, n_head, T, T_keys), when requested
     aux_loss: torch.Tensor | None = None  # MoE load-balancing loss, mean over layers (no weight applied)
     expert_load: torch.Tensor | None = None  # (n_layer, n_expert): share of routed tokens per expert
@@ -93,14 +92,7 @@ class GPT(LanguageModel):
         `prefix` (n vectors, see `embed`): logits and loss cover the T tokens only; attention maps all n + T."""
         x, attentions, routings = self._trunk(idx, return_attention, kv_cache, start_pos, prefix)
         logits = self.lm_head(self.ln_f(x[:, -1:] if last_logits_only else x))
-        aux_loss = torch.stack([r.aux_loss for r in routings]).mean() if routings else None
-        loss = None
-        if targets is not None:
-            loss = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.reshape(-1),
-                                   ignore_index=IGNORE_INDEX)
-            if aux_loss is not None and self.training:  # evaluation reports the pure cross-entropy
-                loss = loss + self.config.moe_aux_loss_coef * aux_loss
-        expert_load = torch.stack([r.expert_load for r in routings]).detach() if routings else None
+        loss, aux_loss, expert_load = output_losses(logits, targets, routings, self.config, self.training)
         return LMOutput(logits, loss, attentions, aux_loss, expert_load)
 
     def hidden_states(self, ids: torch.Tensor, attention_mask: torch.Tensor | None = None,

@@ -75,17 +75,20 @@ class Block(nn.Module):
     def feed_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, Routing | None]:
         return self.mlp(x) if self.moe else (self.mlp(x), None)
 
+    def residual(self, x: torch.Tensor, norm: nn.Module, branch) -> tuple[torch.Tensor, object]:
+        """One sublayer around `branch` (which returns (output, extra)): pre-norm x + branch(norm(x)), post-norm
+        norm(x + branch(x)). Pre-norm never normalises the residual stream itself: gradients flow straight
+        through."""
+        if self.pre_norm:
+            out, extra = branch(norm(x))
+            return x + out, extra
+        out, extra = branch(x)
+        return norm(x + out), extra
+
     def forward(self, x: torch.Tensor, return_attention: bool = False, start_pos: int = 0, kv_cache=None,
                 key_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None, Routing | None]:
         """key_mask: (B, T) bool, False at padding (an encoder's padded batch); None: every key is real."""
-        if self.pre_norm:  # the residual stream itself is never normalised: gradients flow straight through
-            attn_out, weights = self.attn(self.ln_1(x), return_attention, start_pos, kv_cache, key_mask)
-            x = x + attn_out
-            mlp_out, routing = self.feed_forward(self.ln_2(x))
-            x = x + mlp_out
-        else:
-            attn_out, weights = self.attn(x, return_attention, start_pos, kv_cache, key_mask)
-            x = self.ln_1(x + attn_out)
-            mlp_out, routing = self.feed_forward(x)
-            x = self.ln_2(x + mlp_out)
+        x, weights = self.residual(x, self.ln_1, lambda h: self.attn(h, return_attention, start_pos, kv_cache,
+                                                                     key_mask))
+        x, routing = self.residual(x, self.ln_2, self.feed_forward)
         return x, weights, routing

@@ -75,6 +75,44 @@ def attention_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causa
     return dropped @ v, weights
 
 
+def fused_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = True, dropout_p: float = 0.0,
+                    bias: torch.Tensor | None = None, window: int = 0,
+                    key_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """PyTorch's fused kernel, the same arguments as `attention_reference`. Bidirectional attention without
+    padding, plain causal attention over a full sequence (`is_causal`: no mask tensor, the fastest path) and one
+    new token over cached keys (it may see them all) need no mask; a window, ALiBi, padding or several new
+    tokens over cached keys need one."""
+    gqa = k.size(1) != q.size(1)
+    t_q, t_k = q.size(2), k.size(2)
+    plain = bias is None and key_mask is None and not window
+    if plain and (not causal or t_q == t_k or t_q == 1):
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=causal and t_q > 1,
+                                              enable_gqa=gqa)
+    mask = allowed_keys(t_q, t_k, q.device, causal, window, key_mask)
+    if bias is not None:  # a float mask is added to the scores: the bias where allowed, -inf elsewhere
+        bias = bias.to(q.dtype)
+        mask = bias if mask is None else torch.where(mask, bias, float("-inf"))
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, enable_gqa=gqa)
+
+
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, return_attention: bool, causal: bool,
+           dropout_p: float = 0.0, bias: torch.Tensor | None = None, window: int = 0,
+           key_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(output, weights): the reference path when the pattern is asked for, else the fused one (weights None)."""
+    if return_attention:
+        return attention_reference(q, k, v, causal, dropout_p, bias, window, key_mask)
+    return fused_attention(q, k, v, causal, dropout_p, bias, window, key_mask), None
+
+
+def head_layout(n_embd: int, n_head: int, n_kv_head: int | None) -> tuple[int, int]:
+    """(n_kv_head, head_dim) of n_head query heads over n_embd dimensions; n_kv_head None or 0 means n_head."""
+    n_kv_head = n_kv_head or n_head
+    if n_embd % n_head or n_head % n_kv_head:
+        raise ValueError(f"n_embd ({n_embd}) must be divisible by n_head ({n_head}), and n_head by n_kv_head "
+                         f"({n_kv_head})")
+    return n_kv_head, n_embd // n_head
+
+
 class GroupedQueryAttention(nn.Module):
     """Self-attention with n_head query heads and n_kv_head key/value heads (MHA, MQA or GQA); causal (a decoder:
     position i sees 0..i) or bidirectional (an encoder: every position sees every other one).
@@ -87,11 +125,8 @@ class GroupedQueryAttention(nn.Module):
                  norm_eps: float = 1e-5, sliding_window: int = 0, rotary: RotaryEmbedding | None = None,
                  alibi: bool = False, causal: bool = True) -> None:
         super().__init__()
-        n_kv_head = n_kv_head or n_head
-        if n_embd % n_head or n_head % n_kv_head:
-            raise ValueError(f"n_embd ({n_embd}) must be divisible by n_head ({n_head}), and n_head by n_kv_head "
-                             f"({n_kv_head})")
-        self.n_head, self.n_kv_head, self.head_dim = n_head, n_kv_head, n_embd // n_head
+        n_kv_head, self.head_dim = head_layout(n_embd, n_head, n_kv_head)
+        self.n_head, self.n_kv_head = n_head, n_kv_head
         self.c_attn = Linear(n_embd, (n_head + 2 * n_kv_head) * self.head_dim, bias=bias)  # [Q; K; V]
         self.c_proj = Linear(n_embd, n_embd, bias=bias)
         self.q_norm = RMSNorm(self.head_dim, norm_eps) if qk_norm else None
@@ -129,29 +164,52 @@ class GroupedQueryAttention(nn.Module):
         if query_pos is not None:  # one query per row: its own past is all it may see, so no triangle is needed
             key_mask, causal, window = keys_up_to(query_pos, k.size(2), window), False, 0
         bias = alibi_bias(self.alibi_slopes, T, k.size(2), query_pos) if self.alibi_slopes is not None else None
-        if return_attention:
-            y, weights = attention_reference(q, k, v, causal, dropout_p, bias, window, key_mask)
-        else:
-            y, weights = self._fused(q, k, v, dropout_p, bias, key_mask, causal, window), None
+        y, weights = attend(q, k, v, return_attention, causal, dropout_p, bias, window, key_mask)
         y = y.transpose(1, 2).reshape(B, T, C)  # concatenate heads
         return self.resid_dropout(self.c_proj(y)), weights
 
-    def _fused(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout_p: float, bias: torch.Tensor | None,
-               key_mask: torch.Tensor | None, causal: bool, window: int) -> torch.Tensor:
-        """PyTorch's fused kernel. Bidirectional attention without padding, plain causal attention over a full
-        sequence (`is_causal`: no mask tensor, the fastest path) and one new token over cached keys (it may see
-        them all) need no mask; a window, ALiBi, padding or several new tokens over cached keys need one."""
-        gqa = self.n_kv_head != self.n_head
-        t_q, t_k = q.size(2), k.size(2)
-        plain = bias is None and key_mask is None and not window
-        if plain and (not causal or t_q == t_k or t_q == 1):
-            return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=causal and t_q > 1,
-                                                  enable_gqa=gqa)
-        mask = allowed_keys(t_q, t_k, q.device, causal, window, key_mask)
-        if bias is not None:  # a float mask is added to the scores: the bias where allowed, -inf elsewhere
-            bias = bias.to(q.dtype)
-            mask = bias if mask is None else torch.where(mask, bias, float("-inf"))
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, enable_gqa=gqa)
+
+class CrossAttention(nn.Module):
+    """Encoder–decoder (cross-) attention: the queries come from the decoder, the keys and values from the
+    encoder's output m (the source sentence): softmax((x W_q)(m W_k)ᵀ / √d_head + padding mask) (m W_v).
+
+    No causal mask (each target position may look at the whole source) and no positions (the encoder already
+    wrote them into m). Keys and values depend on the source alone, so generation computes them once
+    (`memory`) and every decoding step reuses them. n_kv_head < n_head shares K/V heads as in GQA."""
+
+    def __init__(self, n_embd: int, n_head: int, n_kv_head: int | None = None, bias: bool = True,
+                 attn_dropout: float = 0.0, resid_dropout: float = 0.0, qk_norm: bool = False,
+                 norm_eps: float = 1e-5) -> None:
+        super().__init__()
+        n_kv_head, self.head_dim = head_layout(n_embd, n_head, n_kv_head)
+        self.n_head, self.n_kv_head = n_head, n_kv_head
+        self.q_proj = Linear(n_embd, n_embd, bias=bias)  # W_q, applied to the decoder's stream
+        self.kv_proj = Linear(n_embd, 2 * n_kv_head * self.head_dim, bias=bias)  # [W_k; W_v], to the encoder's
+        self.c_proj = Linear(n_embd, n_embd, bias=bias)
+        self.q_norm = RMSNorm(self.head_dim, norm_eps) if qk_norm else None
+        self.k_norm = RMSNorm(self.head_dim, norm_eps) if qk_norm else None
+        self.attn_dropout = attn_dropout
+        self.resid_dropout = nn.Dropout(resid_dropout) if resid_dropout > 0 else nn.Identity()
+
+    def memory(self, encoded: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The encoder output (B, S, d) -> its keys and values, (B, n_kv_head, S, d_head) each."""
+        B, S, _ = encoded.shape
+        k, v = self.kv_proj(encoded).view(B, S, 2, self.n_kv_head, self.head_dim).unbind(2)
+        k, v = k.transpose(1, 2), v.transpose(1, 2)
+        return (self.k_norm(k) if self.k_norm is not None else k), v
+
+    def forward(self, x: torch.Tensor, memory: tuple[torch.Tensor, torch.Tensor],
+                key_mask: torch.Tensor | None = None,
+                return_attention: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """x: (B, T, d) decoder positions; memory: `self.memory(encoder output)`; key_mask: (B, S) bool, False
+        at source padding. Returns (output (B, T, d), weights (B, n_head, T, S) when asked for)."""
+        B, T, C = x.shape
+        q = self.q_proj(x).view(B, T, self.n_head, self.head_dim).transpose(1, 2)
+        if self.q_norm is not None:
+            q = self.q_norm(q)
+        dropout_p = self.attn_dropout if self.training else 0.0
+        y, weights = attend(q, *memory, return_attention, causal=False, dropout_p=dropout_p, key_mask=key_mask)
+        return self.resid_dropout(self.c_proj(y.transpose(1, 2).reshape(B, T, C))), weights
 
 
 CausalSelfAttention = GroupedQueryAttention  # multi-head attention is the n_kv_head == n_head case

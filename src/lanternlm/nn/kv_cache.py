@@ -92,3 +92,25 @@ class KVCache:
 
     def nbytes(self) -> int:
         return sum(layer.keys.nbytes + layer.values.nbytes for layer in self.layers)
+
+
+class EncoderDecoderCache(KVCache):
+    """An encoder–decoder's cache: the decoder's self-attention keys and values (growing one position per step,
+    as above) plus what depends on the source alone and so is computed once, before the first step: every
+    decoder layer's cross-attention keys and values of the encoded source, and the source padding mask."""
+
+    def __init__(self, n_layer: int, batch_size: int, n_kv_head: int, max_len: int, head_dim: int,
+                 memory: list[tuple[torch.Tensor, torch.Tensor]], source_mask: torch.Tensor | None,
+                 device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> None:
+        super().__init__(n_layer, batch_size, n_kv_head, max_len, head_dim, device, dtype)
+        self.memory = memory  # per layer (keys, values), (B, n_kv_head, S, d_head) each
+        self.source_mask = source_mask  # (B, S) bool, False at padding; None: no padding
+
+    def nbytes(self) -> int:
+        return super().nbytes() + sum(k.nbytes + v.nbytes for k, v in self.memory)
+
+    def reorder(self, index: torch.Tensor) -> None:
+        super().reorder(index)
+        self.memory = [(k[index], v[index]) for k, v in self.memory]
+        if self.source_mask is not None:
+            self.source_mask = self.source_mask[index]

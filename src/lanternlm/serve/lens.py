@@ -4,18 +4,25 @@ Pure functions over a loaded model and tokenizer, returning JSON-ready dicts:
 
 - tokens: the ids text becomes, and the text each id stands for;
 - next token: p(next | text) = softmax(z / T) at a temperature T, the top tokens and the entropy H = -Σ p log2 p;
-- attention: every layer's and head's weights softmax(q·k / sqrt(d)) over the text's tokens (causal, T x T);
+- attention: every layer's and head's weights softmax(q·k / sqrt(d)) over the text's tokens (causal, T x T;
+  an encoder–decoder shows its encoder's, bidirectional, over the source text);
+- translation (an encoder–decoder): the translation and its alignment, every decoder layer's and head's
+  cross-attention weights (target tokens x source tokens);
 - embeddings: rows of the token embedding matrix E (|V| x d) compared by cosine similarity: nearest
   neighbours of a token, analogies by 3CosAdd (b - a + c, as with word vectors) and a 2-D PCA projection.
 """
 
 from __future__ import annotations
 
+import time
+
 import torch
 
 from ..classic.vectors import WordVectors, pca_2d
+from ..data.pairs import source_tokenizer, start_token
 from ..errors import LanternError
-from ..generate import Engine
+from ..generate import Engine, GenerationConfig
+from ..generate.translate import alignment, translate
 from ..models import LanguageModel
 from ..tokenizers import Tokenizer
 
@@ -48,13 +55,29 @@ def attention(model: LanguageModel, tokenizer: Tokenizer, text: str, max_tokens:
 
     `layers[l][h][i][j]` is how much token i attends to token j in head h of layer l (each row sums to 1;
     in a causal model j > i is 0)."""
-    ids = tokenizer.encode(text)
+    ids = source_tokenizer(tokenizer).encode(text)  # an encoder–decoder's attention_maps read a source
     shown = ids[-min(max_tokens, model.config.block_size):]
     maps = model.eval().attention_maps(torch.tensor([shown], device=model.device))
     layers = [[[[round(w, 4) for w in row] for row in head] for head in layer[0].float().cpu().tolist()]
               for layer in maps]
     return {"tokens": token_list(tokenizer, shown), "truncated": len(ids) - len(shown), "layers": layers,
             "n_layer": len(layers), "n_head": len(layers[0]) if layers else 0}
+
+
+def translation(engine: Engine, text: str, beam: int) -> dict:
+    """Translate `text` (greedy, or beam search with `beam` beams) and return the alignment:
+    `layers[l][h][t][s]` is how much target token t (its last row: the end token) attended to source token s
+    in head h of decoder layer l; each row sums to 1."""
+    config = GenerationConfig(max_new_tokens=engine.block_size, temperature=0.0, num_beams=beam)
+    started = time.perf_counter()
+    result = translate(engine, [text], config)[0]
+    seconds = time.perf_counter() - started
+    weights = alignment(engine, result)
+    layers = [[[[round(w, 4) for w in row] for row in head] for head in layer] for layer in weights.tolist()]
+    return {"source": text, "translation": result.text, "beam": beam, "seconds": seconds,
+            "source_tokens": token_list(source_tokenizer(engine.tokenizer), result.source_ids),
+            "target_tokens": token_list(engine.tokenizer, result.target_ids + [start_token(engine.tokenizer)]),
+            "layers": layers, "n_layer": len(layers), "n_head": len(layers[0]) if layers else 0}
 
 
 class EmbeddingSpace:

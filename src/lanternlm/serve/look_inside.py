@@ -23,7 +23,7 @@ from ..eval import evaluate_windows, token_byte_lengths
 from ..generate import Engine, GenerationConfig
 from ..inspect.params import attention_flops_per_token, cache_bytes, flops_per_token
 from ..inspect.trace import trace
-from ..models import LanguageModel
+from ..models import LanguageModel, check_reads_one_text
 from ..tokenizers import Tokenizer
 from ..tokenizers.bpe import BPETokenizer
 from ..tokenizers.bpe_train import learn_merges
@@ -74,6 +74,7 @@ def greedy_steps(engine: Engine, text: str, steps: int, top: int) -> dict:
 
 def token_losses(model: LanguageModel, tokenizer: Tokenizer, text: str) -> dict:
     """−log p of every token after the first (scored like `lantern eval`: windows of block_size)."""
+    check_reads_one_text(model, "the token loss view")
     ids = tokenizer.encode(text)
     data = TokenWindows(torch.tensor(ids, dtype=torch.long), "text")
     data.check_fits(1)  # a first token to read and at least one to predict

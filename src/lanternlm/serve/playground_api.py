@@ -25,6 +25,8 @@ from .state import ServerState, state_of
 router = APIRouter(prefix="/api")
 
 MAX_TEXT = 100_000  # characters: the playground shows text, it does not need books
+MAX_SOURCE = 2_000  # characters of a sentence to translate (the model reads at most block_size tokens anyway)
+MAX_PLAYGROUND_BEAMS = 8
 
 
 class Body(BaseModel):
@@ -39,6 +41,11 @@ class TextBody(Body):
 class NextTokenBody(TextBody):
     temperature: float = Field(1.0, gt=0.0, le=10.0)
     top: int = Field(20, ge=1, le=200)
+
+
+class TranslateBody(TextBody):
+    text: str = Field(min_length=1, max_length=MAX_SOURCE)
+    beam: int = Field(4, ge=1, le=MAX_PLAYGROUND_BEAMS)
 
 
 class NeighboursBody(Body):
@@ -89,6 +96,12 @@ async def attention(body: TextBody, request: Request) -> dict:
     served = pick(state.models, body.model)
     return await on_worker(request, lens.attention, served.model, served.tokenizer, body.text,
                            state.limits.attention_max_tokens)
+
+
+@router.post("/translate")
+async def translate(body: TranslateBody, request: Request) -> dict:
+    served = pick(state_of(request).models, body.model)
+    return await on_worker(request, lens.translation, served.engine, body.text, body.beam)
 
 
 @router.post("/embeddings/neighbours")

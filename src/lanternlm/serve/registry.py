@@ -66,7 +66,7 @@ class ServedModel:
                 "vocab_size": c.vocab_size, "block_size": c.block_size, "n_layer": c.n_layer, "n_head": c.n_head,
                 "n_embd": c.n_embd, "parameters": self.model.num_parameters(),
                 "eot": self.tokenizer.eot_id is not None, "family": c.family, "generates": self.model.can_generate,
-                "fills_masks": c.family == "bert" and c.mlm_head,
+                "translates": self.model.is_encoder_decoder, "fills_masks": c.family == "bert" and c.mlm_head,
                 "index": len(self.index.texts) if self.index is not None else None}
 
 

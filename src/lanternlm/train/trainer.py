@@ -28,6 +28,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ..config import RunConfig
 from ..data import TokenWindows
+from ..data.pairs import source_tokenizer
 from ..data.splits import load_splits, training_sampler
 from ..device import autocast, resolve_device, resolve_dtype, to_device
 from ..errors import LanternError
@@ -422,6 +423,8 @@ def train(config: RunConfig, out: str | Path, resume: bool = False, overwrite: b
         raise LanternError(f"model.vocab_size {config.model.vocab_size} does not match the tokenizer "
                            f"({tokenizer.vocab_size} tokens)")
     config.model.vocab_size = tokenizer.vocab_size
+    config.model.source_vocab_size = source_tokenizer(tokenizer).vocab_size if tokenizer.kind == "pair" else 0
+    config.validate()
 
     context = init_distributed(config.train.device)
     try:

@@ -1,4 +1,4 @@
-// Lantern playground: six views over the server's /api and /v1 endpoints (inside.js adds the "look inside"
+// Lantern playground: seven views over the server's /api and /v1 endpoints (inside.js adds the "look inside"
 // panels, encoder.js the encoder cards of the Embeddings view). Plain ES modules, no build step.
 import { heatmap, lines, scatter, visible } from "./charts.js";
 
@@ -278,13 +278,21 @@ function fillSelect(select, count, extra) {
   if ([...select.options].some(o => o.value === keep)) select.value = keep;
 }
 
+/** The element-wise mean of equally shaped matrices. */
+function meanOf(matrices) {
+  return matrices[0].map((row, i) => row.map((_, j) => matrices.reduce((s, m) => s + m[i][j], 0) / matrices.length));
+}
+
+/** One head of a layer, or the mean of its heads ("mean"), as one matrix. */
+function pickHeads(layer, head) {
+  return head === "mean" ? meanOf(layer) : layer[parseInt(head, 10) || 0];
+}
+
 function drawAttention() {
   if (!attention) return;
   const layer = attention.layers[parseInt($("attn-layer").value, 10) || 0];
   const head = $("attn-head").value;
-  const weights = head === "mean"
-    ? layer[0].map((row, i) => row.map((_, j) => layer.reduce((s, h) => s + h[i][j], 0) / layer.length))
-    : layer[parseInt(head, 10) || 0];
+  const weights = pickHeads(layer, head);
   hoverCell = heatmap($("attn-canvas"), attention.tokens, weights);
   $("attn-canvas").dataset.rendered = attention.tokens.length;
   $("attn-canvas").weights = weights;
@@ -315,6 +323,50 @@ $("attn-canvas").addEventListener("mousemove", e => {
   const t = attention.tokens;
   $("attn-hover").textContent = `${JSON.stringify(t[cell.i].text)} (position ${cell.i}) → ` +
     `${JSON.stringify(t[cell.j].text)} (position ${cell.j}): ${e.target.weights[cell.i][cell.j].toFixed(3)}`;
+});
+
+// ---- Translate (encoder–decoder models) -----------------------------------------------------------------
+
+let translation = null;  // the last /api/translate answer: the translation and every layer's and head's alignment
+let hoverAlignment = null;
+
+function drawAlignment() {
+  if (!translation) return;
+  const perLayer = translation.layers.map(layer => pickHeads(layer, $("tr-head").value));
+  const layer = $("tr-layer").value;
+  const shown = layer === "mean" ? meanOf(perLayer) : perLayer[parseInt(layer, 10) || 0];
+  hoverAlignment = heatmap($("tr-canvas"), translation.target_tokens, shown, translation.source_tokens);
+  $("tr-canvas").dataset.rendered = translation.target_tokens.length;
+  $("tr-canvas").weights = shown;
+}
+
+async function showTranslation() {
+  const text = $("tr-input").value;
+  if (!text.trim()) return;
+  translation = await api("/api/translate", { text, beam: parseInt($("tr-beam").value, 10) || 1 });
+  fillSelect($("tr-layer"), translation.n_layer, "mean of layers");
+  fillSelect($("tr-head"), translation.n_head, "mean of heads");
+  $("tr-output").textContent = translation.translation;
+  $("tr-output").dataset.done = "true";
+  $("tr-summary").textContent = `beam ${translation.beam}, ${(1000 * translation.seconds).toFixed(0)} ms · ` +
+    `${translation.source_tokens.length} source tokens → ${translation.target_tokens.length} target tokens ` +
+    `(the last one ends the sentence) · ${translation.n_layer} layers × ${translation.n_head} heads`;
+  drawAlignment();
+}
+
+$("tr-run").addEventListener("click", quietly(showTranslation));
+$("tr-input").addEventListener("keydown", e => {
+  if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); quietly(showTranslation)(); }
+});
+$("tr-layer").addEventListener("change", drawAlignment);
+$("tr-head").addEventListener("change", drawAlignment);
+$("tr-canvas").addEventListener("mousemove", e => {
+  const rect = e.target.getBoundingClientRect();
+  const cell = hoverAlignment?.((e.clientX - rect.left) * (parseFloat(e.target.style.width) / rect.width),
+                                (e.clientY - rect.top) * (parseFloat(e.target.style.height) / rect.height));
+  if (!cell) return;
+  $("tr-hover").textContent = `writing ${JSON.stringify(translation.target_tokens[cell.i].text)} → source ` +
+    `${JSON.stringify(translation.source_tokens[cell.j].text)}: ${e.target.weights[cell.i][cell.j].toFixed(3)}`;
 });
 
 // ---- Embeddings -----------------------------------------------------------------------------------------
@@ -400,11 +452,13 @@ async function listRuns() {
 
 onShow["tab-next"] = quietly(nextToken);
 onShow["tab-attention"] = () => attention || quietly(showAttention)();
+onShow["tab-translate"] = () => translation || quietly(showTranslation)();
 onShow["tab-embeddings"] = () => $("emb-neighbours").children.length || quietly(project)();
 onShow["tab-training"] = quietly(listRuns);
 
 function refreshAll() {
   attention = null;
+  translation = null;
   const current = tabs.find(t => t.getAttribute("aria-selected") === "true");
   quietly(tokenize)();
   onShow[current.id]?.();

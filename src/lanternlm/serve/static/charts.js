@@ -20,16 +20,16 @@ function prepare(canvas, width, height) {
   return ctx;
 }
 
-/** weights[i][j]: how much token i attends to token j. White (0) to dark blue (1), tokens on both axes.
+/** weights[i][j]: how much row token i attends to column token j (self-attention: the same tokens on both axes;
+ *  cross-attention: target tokens down, source tokens across). White (0) to dark blue (1).
  *  Returns a function mapping a mouse position to {i, j} (or null) for hover read-outs. */
-export function heatmap(canvas, tokens, weights) {
-  const n = tokens.length;
-  const cell = Math.max(8, Math.min(28, Math.floor(560 / n)));
+export function heatmap(canvas, tokens, weights, columns = tokens) {
+  const rows = tokens.length, cols = columns.length;
+  const cell = Math.max(8, Math.min(28, Math.floor(560 / Math.max(rows, cols))));
   const margin = 90;
-  const size = margin + n * cell + 10;
-  const ctx = prepare(canvas, size, size);
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j < n; j++) {
+  const ctx = prepare(canvas, margin + cols * cell + 10, margin + rows * cell + 10);
+  for (let i = 0; i < rows; i++) {
+    for (let j = 0; j < cols; j++) {
       const w = weights[i][j];
       const light = Math.round(255 - 215 * w);
       ctx.fillStyle = `rgb(${light}, ${Math.round(255 - 160 * w)}, ${Math.round(255 - 80 * w)})`;
@@ -37,14 +37,14 @@ export function heatmap(canvas, tokens, weights) {
     }
   }
   ctx.strokeStyle = "#d9dce1";
-  ctx.strokeRect(margin, margin, n * cell, n * cell);
+  ctx.strokeRect(margin, margin, cols * cell, rows * cell);
   ctx.fillStyle = "#1d1f24";
   ctx.textBaseline = "middle";
   ctx.textAlign = "right";
   tokens.forEach((t, i) => ctx.fillText(visible(t.text).slice(0, 10), margin - 6, margin + (i + 0.5) * cell));
   ctx.save();
   ctx.textAlign = "left";
-  tokens.forEach((t, j) => {
+  columns.forEach((t, j) => {
     ctx.save();
     ctx.translate(margin + (j + 0.5) * cell, margin - 6);
     ctx.rotate(-Math.PI / 2);
@@ -54,7 +54,7 @@ export function heatmap(canvas, tokens, weights) {
   ctx.restore();
   return (x, y) => {
     const i = Math.floor((y - margin) / cell), j = Math.floor((x - margin) / cell);
-    return i >= 0 && j >= 0 && i < n && j < n ? { i, j } : null;
+    return i >= 0 && j >= 0 && i < rows && j < cols ? { i, j } : null;
   };
 }
 
