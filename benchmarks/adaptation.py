@@ -87,8 +87,10 @@ def fewshot_rows(name: str, run: Path, train, test) -> list[dict]:
     return rows
 
 
-def finetune_row(name: str, run: Path, method: str, data: Path, test, out: Path) -> dict:
-    epochs, lr = PLANS[name][method]
+def finetune_row(name: str, run: Path, method: str, data: Path, test, out: Path, epochs: float = 0) -> dict:
+    """Fine-tune `run` by `method` (PLANS[name]; `epochs` > 0 replaces the plan's budget) and score the test."""
+    planned, lr = PLANS[name][method]
+    epochs = epochs or planned
     extra = PLANS[name]["extra"] + (PLANS[name]["lora_args"] if method == "lora" else [])
     config = classify_config(run, data, method, epochs=epochs, batch_size=32, learning_rate=lr,
                              overrides=["max_length=64", *extra])
@@ -197,6 +199,8 @@ def main() -> None:
                         "examples only (0: all 1,706); TF-IDF is then scored on both")
     parser.add_argument("--speed-steps", type=int, default=8, help="timed steps per method in the speed test")
     parser.add_argument("--speed-batch", type=int, default=32, help="examples per step in the speed test")
+    parser.add_argument("--epochs", type=float, default=0, help="passes over the training part for every "
+                        "fine-tuning row (0: each plan's budget, sized for a shared machine)")
     parser.add_argument("--no-speed", action="store_true", help="skip the side-by-side speed test (reuse "
                         "OUT/speed.json if there is one)")
     args = parser.parse_args()
@@ -235,7 +239,7 @@ def main() -> None:
                 add(row)
         for method in METHODS:
             if (name, method) not in done and (not args.only or f"{name}:{method}" in args.only.split(",")):
-                add(finetune_row(name, run, method, data, test, args.out))
+                add(finetune_row(name, run, method, data, test, args.out, args.epochs))
     load.append(os.getloadavg()[0])
     speed_file = args.out / "speed.json"
     if args.no_speed:

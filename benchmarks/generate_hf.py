@@ -8,7 +8,9 @@ decoding in its precision: every new token must read all the weights once, so to
 weight bytes (fp32: 4 bytes a weight; int8: 1 byte for the Linear matrices, 4 for the embedding tables).
 
 The engines alternate, best of --repeats, so a busy machine slows all of them alike. CTranslate2 is a
-benchmark-only anchor (`pip install ctranslate2`); without it its rows are skipped.
+benchmark-only anchor (`pip install ctranslate2`; without it its rows are skipped); it runs in a child process
+of the same run, called in turn with the others, because its own OpenMP runtime slows PyTorch's threads in a
+shared process (Lantern and HF by a third on the Xeon box: RESULTS.md).
 
     .venv/bin/python benchmarks/generate_hf.py [--repeats 3] [--new-tokens 128] [--batch 8] [--threads 2]
 """
@@ -75,30 +77,56 @@ def weight_bytes(model: torch.nn.Module) -> int:
     return total
 
 
-def ctranslate2_generators(hf_dir: str, out_dir: Path, threads: int) -> dict:
-    """{"ct2 fp32": generate(prompt, n), "ct2 int8": ...} over CTranslate2 conversions of the same weights."""
+def ctranslate2_worker(conn, hf_dir: str, out_dir: str, threads: int) -> None:
+    """Child process: convert the weights for CTranslate2 (fp32 and int8), then answer (name, prompt rows, n)
+    with (ids, seconds) until the parent closes the pipe. Its own process because CTranslate2 ships its own OpenMP runtime, whose
+    threads in the same process as PyTorch's slow every PyTorch engine by a third (measured)."""
     try:
         import ctranslate2
     except ImportError:
-        print("ctranslate2 is not installed: its rows are skipped (pip install ctranslate2)")
-        return {}
+        conn.send(None)
+        return
     tokenizer = transformers.GPT2Tokenizer(str(SHARED / "gpt2_encoder.json"), str(SHARED / "gpt2_vocab.bpe"))
     tokenizer.save_pretrained(hf_dir)
-    engines = {}
+    generators = {}
     for name, quantization in (("ct2 fp32", None), ("ct2 int8", "int8")):
-        target = out_dir / name.replace(" ", "-")
+        target = Path(out_dir) / name.replace(" ", "-")
         ctranslate2.converters.TransformersConverter(hf_dir).convert(str(target), quantization=quantization)
-        generator = ctranslate2.Generator(str(target), device="cpu", compute_type=quantization or "float32",
-                                          intra_threads=threads)
+        generators[name] = ctranslate2.Generator(str(target), device="cpu", compute_type=quantization or "float32",
+                                                 intra_threads=threads)
+    conn.send(list(generators))
+    while True:
+        try:
+            name, rows, new_tokens = conn.recv()
+        except EOFError:  # the benchmark is over
+            return
+        tokens = [tokenizer.convert_ids_to_tokens(row) for row in rows]
+        started = time.perf_counter()
+        results = generators[name].generate_batch(tokens, max_length=new_tokens, min_length=new_tokens,
+                                                   sampling_topk=1, include_prompt_in_result=False)
+        conn.send(([result.sequences_ids[0] for result in results], time.perf_counter() - started))
 
-        def generate(prompt: torch.Tensor, new_tokens: int, generator=generator) -> list[list[int]]:
-            tokens = [tokenizer.convert_ids_to_tokens(row) for row in prompt.tolist()]
-            results = generator.generate_batch(tokens, max_length=new_tokens, min_length=new_tokens,
-                                               sampling_topk=1, include_prompt_in_result=False)
-            return [result.sequences_ids[0] for result in results]
 
-        engines[name] = generate
-    return engines
+def ctranslate2_generators(hf_dir: str, out_dir: Path, threads: int) -> dict:
+    """{"ct2 fp32": generate(prompt, n) -> (ids, seconds), "ct2 int8": ...}, served by `ctranslate2_worker`."""
+    import multiprocessing
+
+    here, there = multiprocessing.get_context("spawn").Pipe()
+    worker = multiprocessing.get_context("spawn").Process(target=ctranslate2_worker, daemon=True,
+                                                          args=(there, hf_dir, str(out_dir), threads))
+    worker.start()
+    names = here.recv()
+    if names is None:
+        print("ctranslate2 is not installed: its rows are skipped (pip install ctranslate2)")
+        return {}
+
+    def engine(name: str):
+        def generate(prompt: torch.Tensor, new_tokens: int) -> tuple[list[list[int]], float]:
+            here.send((name, prompt.tolist(), new_tokens))
+            return here.recv()
+        return generate
+
+    return {name: engine(name) for name in names}
 
 
 def main() -> None:
@@ -122,9 +150,9 @@ def main() -> None:
     hf.save_pretrained(hf_dir)
     _, ours = load_hf_model(hf_dir)
     ours_int8 = quantize_linears(copy.deepcopy(ours))
-    engines = {"lantern fp32": lambda p, n: ours_generate(Engine(ours, BPETokenizer([])), p, n),
-               "lantern int8": lambda p, n: ours_generate(Engine(ours_int8, BPETokenizer([])), p, n),
-               "hf fp32": lambda p, n: hf_generate(hf, p, n)}
+    engines = {"lantern fp32": lambda p, n: _timed(lambda: ours_generate(Engine(ours, BPETokenizer([])), p, n)),
+               "lantern int8": lambda p, n: _timed(lambda: ours_generate(Engine(ours_int8, BPETokenizer([])), p, n)),
+               "hf fp32": lambda p, n: _timed(lambda: hf_generate(hf, p, n))}  # each -> (ids, seconds)
     engines.update(ctranslate2_generators(hf_dir, Path(work.name), args.threads))
     prompt = torch.randint(0, 50257, (1, args.prompt_tokens), generator=torch.Generator().manual_seed(1))
     batch = torch.randint(0, 50257, (args.batch, args.prompt_tokens), generator=torch.Generator().manual_seed(2))
@@ -139,9 +167,9 @@ def main() -> None:
           f"(batch 1) fp32 {light['fp32']:.1f}, int8 {light['int8']:.1f} tokens/s")
 
     with torch.no_grad():
-        reference = engines["hf fp32"](prompt, N)[0]
+        reference = engines["hf fp32"](prompt, N)[0][0]
         for name, generate in engines.items():
-            got = generate(prompt, N)[0]
+            got = generate(prompt, N)[0][0]
             same = sum(a == b for a, b in zip(got, reference))
             print(f"{name:<13} greedy tokens equal to HF's: {same}/{N}" + ("" if len(got) == N else f" (got {len(got)})"))
         best: dict[tuple[str, str], float] = {}
@@ -149,7 +177,7 @@ def main() -> None:
             for name, generate in engines.items():
                 for case, fn in (("b1", lambda: generate(prompt, N)), ("ttft", lambda: generate(prompt, 1)),
                                  (f"b{args.batch}", lambda: generate(batch, N))):
-                    best[name, case] = min(best.get((name, case), float("inf")), _timed(fn)[1])
+                    best[name, case] = min(best.get((name, case), float("inf")), fn()[1])
 
     hf_b1, hf_bb = N / best["hf fp32", "b1"], args.batch * N / best["hf fp32", f"b{args.batch}"]
     print(f"\n{args.prompt_tokens}-token prompt, {N} new tokens, best of {args.repeats}:")
