@@ -482,11 +482,13 @@ function describeModel() {
   const m = modelInfo[modelSelect.value];
   $("model-info").textContent = m ? `${m.tokenizer} tokenizer, ${m.vocab_size} tokens · ${m.n_layer} layers × ` +
     `${m.n_head} heads, d=${m.n_embd}, context ${m.block_size} · ${m.parameters.toLocaleString()} parameters` : "";
-  // an encoder (BERT) does not continue text: no tabs that show or use a next-token distribution
+  // an encoder (BERT) does not continue text and a translator continues a source, not a prompt: no tabs that
+  // show or use a next-token distribution of one text; only a translator has the Translate tab
   const generating = ["tab-next", "tab-chat", "tab-temperature", "tab-greedy", "tab-loss"];
-  for (const id of generating) $(id).hidden = m?.generates === false;
+  for (const id of generating) $(id).hidden = m?.generates === false || m?.translates === true;
+  $("tab-translate").hidden = m?.translates !== true;
   const current = tabs.find(t => t.getAttribute("aria-selected") === "true");
-  if (current.hidden) selectTab($("tab-embeddings"), false);
+  if (current.hidden) selectTab($(m?.translates ? "tab-translate" : "tab-embeddings"), false);
   document.dispatchEvent(new CustomEvent("lantern:model", { detail: m }));
 }
 
