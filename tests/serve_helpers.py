@@ -4,10 +4,12 @@ open the playground in headless chromium."""
 from __future__ import annotations
 
 import contextlib
+import shutil
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 
@@ -51,8 +53,18 @@ def running_server(*args: str, startup_timeout: float = 120.0):
 
 
 CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "playground"  # the browser tests' screenshots
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def require_chromium() -> None:
+    """Skip a browser test on a machine without Debian's chromium (CI installs it); make the screenshot folder."""
+    import pytest  # benchmarks/serve_load.py uses this module without pytest
+
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    SHOTS.mkdir(parents=True, exist_ok=True)
 
 
 @contextlib.contextmanager

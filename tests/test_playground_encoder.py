@@ -5,16 +5,13 @@ the sentence vectors real meaning. Screenshots go to test-artifacts/playground/.
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("fastapi")
 pytest.importorskip("playwright.sync_api")
 
-from serve_helpers import CHROMIUM, playground_page, running_server  # noqa: E402
-from test_playground_browser import SHOTS  # noqa: E402
+from serve_helpers import SHOTS, playground_page, require_chromium, running_server  # noqa: E402
 
 from lanternlm.cli import main  # noqa: E402
 
@@ -25,9 +22,7 @@ INDEXED = ["A violinist plays in the concert hall.", "The bank raised its intere
 
 @pytest.fixture(scope="module")
 def page(minilm_run, tiny_bert_run, tiny_run, tmp_path_factory):
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    require_chromium()
     folder = tmp_path_factory.mktemp("playground-index")
     (folder / "texts.txt").write_text("\n".join(INDEXED) + "\n")
     assert main(["embed", "sentences", str(minilm_run), "-i", str(folder / "texts.txt"), "-o", str(folder / "vecs"),

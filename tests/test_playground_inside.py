@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 from collections import Counter
-from pathlib import Path
 
 import httpx
 import pytest
@@ -16,18 +14,15 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("playwright.sync_api")
 
-from serve_helpers import CHROMIUM, playground_page, running_server  # noqa: E402
+from serve_helpers import SHOTS, playground_page, require_chromium, running_server  # noqa: E402
 from test_inside_api import analogy_vectors  # noqa: E402
-from test_playground_browser import SHOTS  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serve-browser")]
 
 
 @pytest.fixture(scope="module")
 def page(tiny_run, tmp_path_factory):
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    require_chromium()
     vectors = tmp_path_factory.mktemp("vectors") / "words.vec"
     analogy_vectors().save(vectors)
     with running_server(str(tiny_run), "--vectors", str(vectors)) as url, playground_page(url) as page:

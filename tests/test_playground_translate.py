@@ -4,25 +4,20 @@ target x source tokens. Screenshots go to test-artifacts/playground/. Skips with
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("fastapi")
 pytest.importorskip("playwright.sync_api")
 
-from serve_helpers import CHROMIUM, playground_page, running_server  # noqa: E402
+from serve_helpers import SHOTS, playground_page, require_chromium, running_server  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serve-browser")]
-SHOTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "playground"
 
 
 @pytest.fixture(scope="module")
 def page(translation_run):
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    require_chromium()
     with running_server(str(translation_run[0])) as url, playground_page(url) as page:
         page.click("#tab-translate")
         yield page

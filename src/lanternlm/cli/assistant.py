@@ -10,7 +10,8 @@ from typing import Optional
 import typer
 
 from .app import app
-from .finetune import LORA_RANK, LORA_TARGETS, OVERWRITE, PROMPT_TOKENS, QUIET, RESUME, _adapter_fields, _run, finetune_app
+from .finetune import (LORA_RANK, LORA_TARGETS, OVERWRITE, PROMPT_TOKENS, QUIET, RESUME, _adapter_fields,
+                       _check_start, _run, finetune_app)
 from .options import DEVICE, SET_OPTION
 
 data_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
@@ -52,17 +53,6 @@ def data_preferences_command(out: Path = OUT_FILE, translation: Optional[Path] =
     from ..finetune.builders import build_preferences
 
     _write(build_preferences(translation, sentiment, stories, per_task, seed), out, "preference pairs")
-
-
-def _check_start(resume: bool, base, data, overwrite: bool, epochs: float, batch_size: int) -> None:
-    from ..errors import LanternError
-
-    if not resume and (base is None or data is None):
-        raise LanternError("give --base RUN and --data FILE.jsonl (or --resume to continue the run in --out)")
-    if resume and (base or data or overwrite):
-        raise LanternError("--resume continues a run with its own config; drop --base/--data/--overwrite")
-    if batch_size <= 0 or not 0 < epochs <= 10_000:
-        raise LanternError(f"--batch-size must be positive and --epochs in (0, 10000], got {batch_size} and {epochs}")
 
 
 OUT_RUN = typer.Option(..., "--out", "-o", help="Run directory to create (or continue with --resume).")

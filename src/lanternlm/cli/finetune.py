@@ -36,6 +36,18 @@ def _adapter_fields(lora_rank, lora_alpha, lora_dropout, lora_targets, prompt_to
             "prompt_tokens": prompt_tokens, "prompt_init": prompt_init}
 
 
+def _check_start(resume: bool, base, data, overwrite: bool, epochs: float, batch_size: int) -> None:
+    """A labelled-data run starts from --base and --data, or resumes with neither (classify, chat, dpo)."""
+    from ..errors import LanternError
+
+    if not resume and (base is None or data is None):
+        raise LanternError("give --base RUN and --data FILE.jsonl (or --resume to continue the run in --out)")
+    if resume and (base or data or overwrite):
+        raise LanternError("--resume continues a run with its own config; drop --base/--data/--overwrite")
+    if batch_size <= 0 or not 0 < epochs <= 10_000:
+        raise LanternError(f"--batch-size must be positive and --epochs in (0, 10000], got {batch_size} and {epochs}")
+
+
 def _run(config_of, out: Path, resume: bool, overwrite: bool, overrides: list[str], device, quiet: bool) -> None:
     """Build the config (or read the run's own when resuming), fine-tune, print the figures."""
     from ..config import apply_overrides
@@ -89,15 +101,9 @@ def classify_command(
     """Train a classifier on labelled JSONL: a linear head on the base's pooled hidden states, and what --method
     trains. Metrics (accuracy, F1, confusion matrix) go to RUN/metrics.jsonl; RUN/adapter.safetensors holds
     what the method added (all but full)."""
-    from ..errors import LanternError
     from ..finetune import classify_config
 
-    if not resume and (base is None or data is None):
-        raise LanternError("give --base RUN and --data FILE.jsonl (or --resume to continue the run in --out)")
-    if resume and (base or data or overwrite):
-        raise LanternError("--resume continues a run with its own config; drop --base/--data/--overwrite")
-    if batch_size <= 0 or not 0 < epochs <= 10_000:
-        raise LanternError(f"--batch-size must be positive and --epochs in (0, 10000], got {batch_size} and {epochs}")
+    _check_start(resume, base, data, overwrite, epochs, batch_size)
     fields = _adapter_fields(lora_rank, lora_alpha, lora_dropout, lora_targets, prompt_tokens, prompt_init)
     _run(lambda extra: classify_config(base, data, method, epochs, batch_size, learning_rate, extra,
                                        text_field=text_field, label_field=label_field, max_length=max_length,
