@@ -16,7 +16,8 @@ model worker interleaves them token by token.
     .venv/bin/python benchmarks/serve_load.py --run runs/x    # or serve an existing run
     .venv/bin/python benchmarks/serve_load.py --threads 1     # the server on one PyTorch thread
     .venv/bin/python benchmarks/serve_load.py --run BASE --adapter a=A.safetensors --adapter b=B.safetensors
-                                    # one base, many adapters: client c asks for adapter c mod N (BASE:NAME)
+        # one base, many adapters, one batching server: the load on the base alone, then the same load with
+        # client c asking for adapter c mod N (BASE:NAME); the last line gives adapters / base alone
 """
 
 from __future__ import annotations
@@ -133,11 +134,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         run = args.run or small_run(Path(tmp) / "small")
         adapters = [a for spec in args.adapter for a in ("--adapter", spec)]
+        if args.adapter:  # one server; the base alone, then the clients spread over the adapters
+            modes = [("base alone", [], lambda ids: ids[:1]), (f"{len(args.adapter)} adapters", [], lambda ids: ids[1:])]
+        else:
+            modes = [("one at a time", ["--no-batching"], lambda ids: ids[:1]), ("batching", [], lambda ids: ids[:1])]
         results = {}
-        for mode, flags in (("one at a time", ["--no-batching"]), ("batching", [])):
+        for mode, flags, choose in modes:
             with running_server(str(run), *adapters, *threads, *flags) as url:
-                ids = [m["id"] for m in httpx.get(url + "/v1/models").json()["data"]]
-                models = ids[1:] if args.adapter else ids[:1]
+                models = choose([m["id"] for m in httpx.get(url + "/v1/models").json()["data"]])
                 print(f"{mode}: {args.clients} clients x {args.requests} requests, max_tokens {args.max_tokens}, "
                       f"models {models}")
                 result = results[mode] = asyncio.run(load(url, models, args.clients, args.requests, args.rounds,
@@ -149,11 +153,10 @@ def main() -> None:
                   f"{result['p95_ms']:.0f} ms; first token p50 {result['ttft_p50_ms']:.0f} ms, p95 "
                   f"{result['ttft_p95_ms']:.0f} ms; {result['tokens_per_s']:.0f} tokens/s; RSS after round 1 -> "
                   f"last: {growth:+.1f} MiB")
-    alone, batched = results["one at a time"], results["batching"]
-    print(f"batching / one at a time: throughput {batched['tokens_per_s'] / alone['tokens_per_s']:.2f}x, "
-          f"p95 latency {batched['p95_ms'] / alone['p95_ms']:.2f}x, first-token p95 "
-          f"{batched['ttft_p95_ms'] / alone['ttft_p95_ms']:.2f}x")
-
+    (first, before), (second, after) = [(mode, results[mode]) for mode, _, _ in modes]
+    print(f"{second} / {first}: throughput {after['tokens_per_s'] / before['tokens_per_s']:.2f}x, "
+          f"p95 latency {after['p95_ms'] / before['p95_ms']:.2f}x, first-token p95 "
+          f"{after['ttft_p95_ms'] / before['ttft_p95_ms']:.2f}x")
 
 if __name__ == "__main__":
     main()

@@ -13,7 +13,7 @@ from lanternlm.models import build_model
 from lanternlm.models.adapted import AdaptedLM, Classifier, SoftPrompt, pool_last, weights_fingerprint
 from lanternlm.models.lora import (adapter_names, attach_lora, detach_lora, lora_layers, lora_parameter_count,
                                    merge_lora, plain_linears, unmerge_lora)
-from lanternlm.nn.lora import active_adapters
+from lanternlm.nn.lora import active_adapters, adapters_by_row
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -105,6 +105,52 @@ def test_adapters_act_only_when_active_and_each_view_sees_its_own():
     detach_lora(model, "b")
     assert torch.equal(view_a(IDS).logits, out_a) and adapter_names(model) == ["a"]
 
+
+
+def test_per_row_adapters_give_each_row_what_its_adapters_give_it_alone():
+    """A batch mixing the base's rows with adapter a's, b's and both: each row equals the row run alone with
+    its own adapters (and a batch of one adapter's rows equals the view on the whole batch)."""
+    model = gqa_model()
+    attach_lora(model, "a", rank=2, alpha=4, targets=["q", "v", "ff_in"])
+    attach_lora(model, "b", rank=3, alpha=4, targets=["o", "ff_out"])
+    randomise_adapters(model, "a")
+    randomise_adapters(model, "b")
+    rows = [("a",), (), ("b",), ("a", "b")]
+    ids = torch.randint(0, 50, (len(rows), 10), generator=torch.Generator().manual_seed(5))
+    with torch.no_grad(), adapters_by_row(rows):
+        mixed = model(ids).logits
+        with active_adapters("b"):  # a view called inside takes its own adapters, on every row
+            inner = model(ids).logits
+    for row, names in enumerate(rows):
+        with torch.no_grad(), active_adapters(*names):
+            torch.testing.assert_close(mixed[row], model(ids[row:row + 1]).logits[0], rtol=0, atol=1e-5)
+    with torch.no_grad(), active_adapters("b"):
+        torch.testing.assert_close(inner, model(ids).logits, rtol=0, atol=0)
+        with adapters_by_row([("b",)] * len(rows)):
+            torch.testing.assert_close(model(ids).logits, inner, rtol=0, atol=1e-5)
+    assert len({tuple(mixed[row, -1, :5].tolist()) for row in range(len(rows))}) == len(rows)  # all differ
+    with torch.no_grad():
+        lora_layers(model)[0].adapters["a"].parts["q"].B.add_(0.5)  # a factor changes: nothing stale is reused
+        with adapters_by_row(rows):
+            changed = model(ids).logits
+        with active_adapters("a"):
+            torch.testing.assert_close(changed[0], model(ids[:1]).logits[0], rtol=0, atol=1e-5)
+    assert not torch.allclose(changed[0], mixed[0]) and torch.equal(changed[1], mixed[1])
+    factors = [t for layer in lora_layers(model) if "b" in layer.adapters
+               for part in layer.adapters["b"].parts.values() for t in (part.A, part.B)]
+    optimizer = torch.optim.AdamW(factors, lr=0.1, fused=True)  # writes without bumping the version counters
+    model.train()
+    with active_adapters("b"):
+        model(ids).logits.square().mean().backward()
+    optimizer.step()
+    model.eval()
+    with torch.no_grad(), adapters_by_row(rows):
+        trained = model(ids).logits
+    with torch.no_grad(), active_adapters("b"):
+        torch.testing.assert_close(trained[2], model(ids[2:3]).logits[0], rtol=0, atol=1e-5)
+    assert not torch.allclose(trained[2], changed[2])
+    with pytest.raises(RuntimeError, match="rows first"), adapters_by_row(rows[:2]):
+        model(ids)  # a batch that is not the one the rows describe is refused, not silently misapplied
 
 def test_attaching_twice_and_a_bad_rank_are_errors():
     model = gqa_model()

@@ -1,7 +1,7 @@
 """One base, many adapters, per request: `lantern serve BASE --adapter NAME=PATH` lists BASE:NAME, a request's
 `model` picks the adapter, served tokens equal the adapter's offline output (same seed) and the merged
-model's, concurrent requests for different adapters do not leak into each other, the base weights are held
-once, and bad adapters / unknown names are one-line errors or 4xx JSON while the server keeps serving."""
+model's, concurrent requests for different adapters do not leak into each other (they share the base's one
+decoding session), the base weights are held once, and bad adapters / unknown names are one-line errors or 4xx JSON while the server keeps serving."""
 
 from __future__ import annotations
 
@@ -103,6 +103,8 @@ def test_concurrent_requests_for_two_adapters_do_not_leak(client, tiny_run):
     with ThreadPoolExecutor(len(jobs)) as pool:
         together = list(pool.map(lambda m: (m, complete(client, m, seed=3)["choices"][0]["text"]), jobs))
     assert all(text == alone[m] for m, text in together)
+    sessions = client.app.state.lantern.sessions
+    assert list(sessions) == [client.app.state.lantern.models[name].model]  # base and adapters: one batch
 
 
 def test_the_base_weights_are_held_once(served, tiny_run):

@@ -134,3 +134,49 @@ def test_a_request_joins_the_session_on_the_thread_that_steps_it():
     assert len(session.requests) == 1 and first.ids.shape == (1,)
     steps.close()
     assert session.requests == [] and session.used == 0  # closing leaves the session and frees its rows
+
+
+def test_requests_for_different_lora_adapters_share_one_forward_pass():
+    """The base and two LoRA views of it in one session: every step is one pass of the base weights for all
+    three requests (the adapters' updates on their own rows), and each gets what it gets decoding alone."""
+    from lanternlm.generate.session import DecodingSession
+    from lanternlm.models.adapted import AdaptedLM
+    from lanternlm.models.lora import attach_lora, lora_layers
+
+    base = engine_for("rope-gqa-rmsnorm-swiglu", seed=3).model
+    for name, seed in (("x", 1), ("y", 2)):
+        attach_lora(base, name, rank=2, alpha=4, targets=["q", "v", "o", "ff_in"])
+        generator = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for layer in lora_layers(base):
+                for update in layer.adapters[name].parts.values():
+                    update.B.copy_(torch.randn(update.B.shape, generator=generator) * 0.5)
+    engines = [Engine(base, TOKENIZER), Engine(AdaptedLM(base, lora=("x",)), TOKENIZER),
+               Engine(AdaptedLM(base, lora=("y",)), TOKENIZER)]
+    settings = [dict(max_new_tokens=10, temperature=0), dict(max_new_tokens=12, temperature=0.9, seed=4),
+                dict(max_new_tokens=9, temperature=0, num_beams=2)]
+    prompts = ["abc", "hello", "dead"]
+    expected = [alone(e, [p], s) for e, p, s in zip(engines, prompts, settings)]
+    assert len({str(out) for out in expected}) == 3  # the adapters change the text: a leak would show
+
+    session = engines[2].session(max_rows=8)  # an adapter's session is its base's
+    assert session.model is base
+    passes = []
+    original = DecodingSession._run_together
+    DecodingSession._run_together = lambda self, shared: passes.append(len(shared)) or original(self, shared)
+    try:
+        streams = [e.steps([TOKENIZER.encode(p)], e.settings(**s), session=session)
+                   for e, p, s in zip(engines, prompts, settings)]
+        outputs = [[[] for _ in range(1)] for _ in streams]
+        live = list(range(3))
+        while live:
+            for i in list(live):
+                step = next(streams[i], None)
+                if step is None:
+                    live.remove(i)
+                    continue
+                outputs[i][0] += [t for t in step.ids.tolist()[:1] if t >= 0]
+    finally:
+        DecodingSession._run_together = original
+    assert outputs == expected
+    assert passes and max(passes) == 3  # the three requests really went through one pass

@@ -89,7 +89,8 @@ class Engine:
 
     # ------------------------------------------------------------------ the one decoding loop
     def session(self, max_rows: int) -> DecodingSession:
-        """A session that requests may join between steps, sharing forward passes (up to max_rows rows)."""
+        """A session that requests may join between steps, sharing forward passes (up to max_rows rows); an
+        adapter view's session is its base's, which requests for the base and its other adapters may join."""
         return DecodingSession(self.model, max_rows)
 
     def steps(self, rows: list[list[int]], config: GenerationConfig, stats: GenerationStats | None = None,
@@ -112,7 +113,7 @@ class Engine:
         if session is None:
             decoder_rows = len(rows) * config.num_beams
             session = DecodingSession(self.model, decoder_rows)
-        request = session.add(rows, config, self.stop_ids(config), stats, sources)
+        request = session.add(rows, config, self.stop_ids(config), stats, sources, model=self.model)
         yield from session.steps_of(request)
 
     def stream_rows(self, rows: list[list[int]], config: GenerationConfig,

@@ -11,6 +11,10 @@ model open and lets requests join and leave between steps (continuous batching).
                    pass, each row at its own position (the weights are read once for the whole batch: decoding
                    is memory-bound, so a batch of B costs little more than one row)
 
+Requests for LoRA adapters of the session's model share its forward passes too (`LanguageModel.shared_forward`):
+the batch runs through the base weights once, each adapter's low-rank update added to its own rows only
+(`nn/lora.py::adapters_by_row`), so one server can batch requests for many adapters of one base.
+
 A request decodes into rows first..first+n-1 of the session's cache, a view of it (`KVCache.rows`), so what
 its decoder writes the batch sees. Rows stay packed at the front: a request that ends hands its rows to the
 requests behind it. A request that cannot share a forward pass keeps a cache of its own and runs alone: one
@@ -22,6 +26,7 @@ values beside the self-attention cache).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -31,6 +36,7 @@ import torch
 
 from ..models import LanguageModel
 from ..nn.kv_cache import KVCache
+from ..nn.lora import adapters_by_row
 from .beam import BeamSearch
 from .config import GenerationConfig
 from .decoder import Decoder
@@ -48,6 +54,7 @@ class Request:
     chooser: Sampler | BeamSearch
     decoder: Decoder
     stats: GenerationStats
+    adapters: tuple[str, ...] = ()  # the LoRA adapters its rows need in a shared forward pass
     started: float = field(default_factory=time.perf_counter)
     logits: torch.Tensor | None = None  # (decoder rows, V) for the next choice; None before prefill
     next_ids: torch.Tensor | None = None
@@ -68,24 +75,28 @@ class Request:
 
 class DecodingSession:
     def __init__(self, model: LanguageModel, max_rows: int) -> None:
-        self.model, self.max_rows = model, max_rows
+        """`model`: the one whose forward passes the requests share (an adapter view's base)."""
+        self.model, self.max_rows = model.shared_forward()[0], max_rows
         self.requests: list[Request] = []
         self.cache: KVCache | None = None  # made on first use, when the model's cache is a KVCache
         self.used = 0  # rows 0..used-1 of the cache belong to requests
 
     def add(self, rows: list[list[int]], config: GenerationConfig, stop_tokens: tuple[int, ...],
-            stats: GenerationStats | None = None, sources: list[list[int]] | None = None) -> Request:
+            stats: GenerationStats | None = None, sources: list[list[int]] | None = None,
+            model: LanguageModel | None = None) -> Request:
         """A request joins; it is prefilled at the next step. `config` is trusted (validated where it entered).
-        `sources`: an encoder–decoder's source ids, one per row (`Engine.steps` checks them)."""
+        `sources`: an encoder–decoder's source ids, one per row (`Engine.steps` checks them). `model`: what the
+        request decodes with (default the session's model; an adapter view of it shares its passes)."""
+        model = model if model is not None else self.model
         stats = stats if stats is not None else GenerationStats()
         stats.prompt_tokens = sum(map(len, rows))
         if config.num_beams > 1:
             chooser = BeamSearch(len(rows), config, stop_tokens)
         else:
-            chooser = Sampler(rows, config, stop_tokens, self.model.config.vocab_size, self.model.device)
-        request = Request(rows, config, chooser, Decoder(self.model, use_cache=config.use_cache), stats,
+            chooser = Sampler(rows, config, stop_tokens, model.config.vocab_size, model.device)
+        request = Request(rows, config, chooser, Decoder(model, use_cache=config.use_cache), stats,
                           sources=sources)
-        self._give_rows(request)
+        self._give_rows(request, model)
         self.requests.append(request)
         return request
 
@@ -159,15 +170,19 @@ class DecodingSession:
         shared.sort(key=lambda item: item[0].first_row)  # rows 0..used-1, in order
         ids = torch.cat([item[1] for item in shared])
         positions = torch.cat([torch.full((item[1].size(0),), item[2], device=ids.device) for item in shared])
-        logits = self.model(ids, kv_cache=self.cache.rows(0, self.used), start_pos=positions,
-                            last_logits_only=True).logits[:, -1, :]
+        row_adapters = [request.adapters for request, row_ids, _ in shared for _ in range(row_ids.size(0))]
+        with adapters_by_row(row_adapters, ids.device) if any(row_adapters) else contextlib.nullcontext():
+            logits = self.model(ids, kv_cache=self.cache.rows(0, self.used), start_pos=positions,
+                                last_logits_only=True).logits[:, -1, :]
         for (request, row_ids, start), part in zip(shared, logits.split([item[1].size(0) for item in shared])):
             request.logits = part
             request.decoder.cache.set_length(start + 1)
 
-    def _give_rows(self, request: Request) -> None:
+    def _give_rows(self, request: Request, model: LanguageModel) -> None:
         """Rows of the session cache for a request that can share forward passes (else it keeps its own)."""
-        if not request.config.use_cache or request.sources is not None or self.used + request.n_rows > self.max_rows:
+        shares, request.adapters = model.shared_forward()
+        if (shares is not self.model or not request.config.use_cache or request.sources is not None
+                or self.used + request.n_rows > self.max_rows):
             return
         if self.cache is None:
             probe = self.model.new_cache(1)

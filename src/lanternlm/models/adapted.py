@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from ..config import FinetuneConfig
 from ..nn.lora import active_adapters
+from ..nn.moe import MoEFeedForward
 from .base import LanguageModel
 from .encoder import pool
 from .lora import attach_lora
@@ -140,6 +141,14 @@ class AdaptedLM(LanguageModel):
 
     def token_embeddings(self) -> torch.Tensor:
         return self.base.token_embeddings()
+
+    def shared_forward(self) -> tuple[LanguageModel, tuple[str, ...]]:
+        """LoRA alone runs as the base plus per-row updates, so a batch may mix this adapter's rows with the base's
+        and other adapters' (one pass through the base weights). Not a soft prompt (its rows would sit at other
+        positions) nor LoRA inside mixture-of-experts experts (which see tokens, not rows)."""
+        if self.prompt is None and not any(isinstance(m, MoEFeedForward) for m in self.base.modules()):
+            return self.base, self.lora
+        return self, ()
 
     @torch.no_grad()
     def attention_maps(self, ids: torch.Tensor) -> list[torch.Tensor]:

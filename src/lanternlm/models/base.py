@@ -113,6 +113,7 @@ class LanguageModel(nn.Module):
         """ids (B, T) -> (B, T, d): the last layer's (normalised) states. attention_mask (B, T): 1 for real
         tokens, 0 for right padding; prefix (B or 1, n, d): soft-prompt vectors read before the tokens."""
         raise NotImplementedError
+
     def cross_attention_maps(self, source: torch.Tensor, idx: torch.Tensor,
                              source_mask: torch.Tensor | None = None) -> list[torch.Tensor]:
         """An encoder–decoder's alignment: per decoder layer (B, n_head, T_target, T_source) weights."""
@@ -122,6 +123,11 @@ class LanguageModel(nn.Module):
         """An empty cache for `batch_size` sequences of up to max_len (default block_size) positions; it needs
         `reorder(index)` (beam search). None: the decoder runs the window again each step."""
         return None
+
+    def shared_forward(self) -> tuple["LanguageModel", tuple[str, ...]]:
+        """The model whose forward passes this one's decoding can share with other requests, and the LoRA
+        adapters its rows need in them (`nn/lora.py::adapters_by_row`): for a plain model, itself and none."""
+        return self, ()
 
     def trace_points(self) -> list[TracePoint]:
         """The pipeline from token ids to the last hidden state, in order (the logits are `forward`'s)."""

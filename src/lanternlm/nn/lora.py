@@ -8,8 +8,10 @@ cost at inference), unmerging subtracts it again.
 
 One `LoRALinear` can carry several adapters (one per name: a task, a user) and each adapter may update only
 some rows of the output: a fused [Q; K; V] projection adapted on "q" and "v" gets one (A, B) pair per slice,
-as separate q and v projections would. Which adapters act is chosen per call (`active_adapters`), never
-stored in the layer: the same frozen weights serve the base model and every adapter.
+as separate q and v projections would. Which adapters act is chosen per call, never stored in the layer: the
+same frozen weights serve the base model and every adapter. `active_adapters` names them for every row of
+the batch; `adapters_by_row` for each row its own (a server's batch mixing requests for several adapters:
+one pass through the base weights, and each adapter's small products over its own rows only).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import math
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Iterator
 
 import torch
@@ -25,17 +28,43 @@ import torch.nn as nn
 from .linear import Linear
 
 _ACTIVE: ContextVar[tuple[str, ...]] = ContextVar("lantern_active_adapters", default=())
+_BY_ROW: ContextVar["RowAdapters | None"] = ContextVar("lantern_adapters_by_row", default=None)
+
+
+@dataclass(frozen=True)
+class RowAdapters:
+    """A batch's rows by adapters: `groups` are the distinct adapter combinations in it (sorted, so the same
+    mix gives the same key), `slot[i]` is row i's group + 1, 0 for a plain-base row."""
+
+    groups: tuple[tuple[str, ...], ...]
+    slot: torch.Tensor  # (n_rows,) long
 
 
 @contextlib.contextmanager
 def active_adapters(*names: str) -> Iterator[None]:
-    """The adapters that act in calls made inside the block (none: the plain base). Per thread and task (a
-    context variable), so concurrent requests may each use their own."""
-    token = _ACTIVE.set(tuple(names))
+    """The adapters that act in calls made inside the block, on every row (none: the plain base). Per thread
+    and task (a context variable), so concurrent requests may each use their own."""
+    token, by_row = _ACTIVE.set(tuple(names)), _BY_ROW.set(None)
     try:
         yield
     finally:
         _ACTIVE.reset(token)
+        _BY_ROW.reset(by_row)
+
+
+@contextlib.contextmanager
+def adapters_by_row(names: list[tuple[str, ...]], device: torch.device | str | None = None) -> Iterator[None]:
+    """Each batch row with its own adapters (`names[i]` for row i, () for the plain base), in calls made inside
+    the block. The layers' inputs must keep the batch rows first, as attention and dense feed-forwards do."""
+    groups = tuple(sorted({tuple(row_names) for row_names in names if row_names}))
+    slot = torch.tensor([groups.index(tuple(n)) + 1 if n else 0 for n in names], device=device)
+    by_row = RowAdapters(groups, slot)
+    token, active = _BY_ROW.set(by_row), _ACTIVE.set(())
+    try:
+        yield
+    finally:
+        _BY_ROW.reset(token)
+        _ACTIVE.reset(active)
 
 
 def current_adapters() -> tuple[str, ...]:
@@ -70,7 +99,12 @@ class LoRAAdapter(nn.Module):
                                     for name, (start, stop) in slices.items()})
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def state_key(self) -> tuple:
+        """Where the factors live and how often they were written (in-place writes bump a tensor's version)."""
+        return tuple((t.data_ptr(), t._version) for part in self.parts.values() for t in (part.A, part.B))
+
+    def factors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(Aᵀ, B̂ᵀ): d_in x Σr and Σr x d_out."""
         parts = list(self.parts.values())
         A = torch.cat([p.A for p in parts]) if len(parts) > 1 else parts[0].A
         B = A.new_zeros(self.d_out, A.size(0))
@@ -78,7 +112,11 @@ class LoRAAdapter(nn.Module):
         for p in parts:
             B[p.start:p.stop, column:column + p.rank] = p.B * p.scale
             column += p.rank
-        return (self.dropout(x) @ A.t()) @ B.t()
+        return A.t(), B.t()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        A_t, B_t = self.factors()
+        return (self.dropout(x) @ A_t) @ B_t
 
 
 class LoRALinear(Linear):
@@ -98,6 +136,7 @@ class LoRALinear(Linear):
         layer.weight, layer.bias = linear.weight, linear.bias
         layer.adapters = nn.ModuleDict()
         layer.merged = set()  # names whose update was added into the weight
+        layer._stack = None  # (key, stacked factors) of the last per-row adapter mix
         return layer
 
     def add(self, name: str, slices: dict[str, tuple[int, int]], rank: int, alpha: float, dropout: float) -> None:
@@ -107,12 +146,59 @@ class LoRALinear(Linear):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = super().forward(x)
-        names = [n for n in current_adapters() if n in self.adapters and n not in self.merged]
-        if not names:
-            return y
-        for name in names:
-            y = y + self.adapters[name](x).to(y.dtype)
+        by_row = _BY_ROW.get()
+        if by_row is not None:
+            return self._add_by_row(x, y, by_row)
+        for name in current_adapters():
+            if name in self.adapters and name not in self.merged:
+                y = y + self.adapters[name](x).to(y.dtype)
         return y
+
+    def _add_by_row(self, x: torch.Tensor, y: torch.Tensor, by_row: RowAdapters) -> torch.Tensor:
+        """y_i += (x_i · A_g) · B_g with g row i's adapter group: the groups' factors stacked (zeros for the
+        base's slot and for ranks a group lacks), gathered per row, two batched products for the whole batch
+        however many adapters it mixes (a server's decoding step; adapter dropout does not apply)."""
+        if x.size(0) != by_row.slot.numel():
+            raise RuntimeError(f"per-row adapters need the batch's {by_row.slot.numel()} rows first, "
+                               f"got {tuple(x.shape)}")
+        stacked = self._stacked(by_row.groups)
+        if stacked is None:  # none of the batch's adapters touches this layer
+            return y
+        A, B = stacked
+        hidden = torch.bmm(x.reshape(x.size(0), -1, x.size(-1)).to(A.dtype), A[by_row.slot])
+        return y + torch.bmm(hidden, B[by_row.slot]).view(y.shape).to(y.dtype)
+
+    def _stacked(self, groups: tuple[tuple[str, ...], ...]) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(A: (1 + groups) x d_in x R, B: (1 + groups) x R x d_out), slot 0 all zeros; each group's adapters
+        side by side in its rank columns. Kept, in eval mode, until the mix or a factor's storage or version
+        changes; train mode drops it (a fused optimizer step writes factors without bumping their version)."""
+        acting = [[self.adapters[n] for n in group if n in self.adapters and n not in self.merged] for group in groups]
+        if torch.is_grad_enabled() or self.training:  # a graph, or factors being trained, are never kept
+            return self._stack_factors(acting)
+        key = (groups, tuple(adapter.state_key() for group in acting for adapter in group))
+        if self._stack is None or self._stack[0] != key:
+            self._stack = (key, self._stack_factors(acting))
+        return self._stack[1]
+
+    def _stack_factors(self, acting: list[list[LoRAAdapter]]) -> tuple[torch.Tensor, torch.Tensor] | None:
+        factors = [[adapter.factors() for adapter in group] for group in acting]
+        rank = max((sum(A_t.size(1) for A_t, _ in group) for group in factors), default=0)
+        if rank == 0:
+            return None
+        dtype = next(A_t.dtype for group in factors for A_t, _ in group)
+        A = self.weight.new_zeros(len(factors) + 1, self.in_features, rank, dtype=dtype)
+        B = A.new_zeros(len(factors) + 1, rank, self.out_features)
+        for slot, group in enumerate(factors, start=1):
+            column = 0
+            for A_t, B_t in group:
+                A[slot, :, column:column + A_t.size(1)] = A_t
+                B[slot, column:column + A_t.size(1)] = B_t
+                column += A_t.size(1)
+        return A, B
+
+    def train(self, mode: bool = True) -> "LoRALinear":
+        self._stack = None  # see _stacked
+        return super().train(mode)
 
     @torch.no_grad()
     def merge(self, name: str) -> None:

@@ -5,8 +5,8 @@ Routes ask the model only what `models/base.py` promises every family answers.
 Adapters (`--adapter NAME=PATH`) ride on a served base: each becomes the model id "BASE:NAME", a view that
 runs the base's one set of weights with that adapter active (`finetune/adapters.py`), so an adapter costs its
 own few tensors, not a copy of the base. It attaches to the served run whose weights fingerprint it was
-trained on. Each id keeps its own decoding session: requests for the same adapter share forward passes,
-requests for different adapters take turns on the model worker (a forward pass runs one adapter). A classifier
+trained on. A base and its LoRA adapters share one decoding session: a forward pass serves requests for all of
+them, each adapter's update on its own rows (a soft-prompt adapter keeps a session of its own). A classifier
 adapter answers on Lantern's own `/v1/classify` (`serve/classify_api.py`) under the same kind of id."""
 
 from __future__ import annotations
