@@ -81,6 +81,8 @@ def offline(tiny_run, adapter, seed: int) -> str:
 def test_models_list_the_base_and_each_adapter(client, tiny_run):
     ids = [m["id"] for m in client.get("/v1/models").json()["data"]]
     assert ids == [tiny_run.name, f"{tiny_run.name}:x", f"{tiny_run.name}:y"]
+    listing = client.get("/api/models").json()  # the playground's listing: the same models, no classifier
+    assert [m["id"] for m in listing["models"]] == ids and listing["classifiers"] == []
 
 
 def test_served_adapter_equals_offline_and_merged_outputs(client, tiny_run, adapters, tmp_path):
@@ -152,19 +154,19 @@ def test_serve_with_a_bad_adapter_is_one_line(tiny_run, tmp_path, capsys):
     assert "two adapters" in err
 
 
-def make_classifier_adapter(run, path) -> None:
+def make_classifier_adapter(run, path, labels=("neg", "pos"), seed: int = 9) -> None:
     """A LoRA classifier adapter (random head and B) on `run`."""
     from lanternlm.models.adapted import Classifier
 
     loaded = load_run(run)
     attach_lora(loaded.model, ADAPTER, rank=4, alpha=8.0, targets=("q", "v"))
-    view = Classifier(loaded.model, 2, "last", None, (ADAPTER,))
-    generator = torch.Generator().manual_seed(9)
+    view = Classifier(loaded.model, len(labels), "last", None, (ADAPTER,))
+    generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in view.named_parameters():
             if ".adapters." in name or name.startswith("head."):
                 p.copy_(torch.randn(p.shape, generator=generator) * 0.5)
-    finetune = FinetuneConfig(task="classify", method="lora", lora_rank=4, lora_alpha=8.0, labels=["neg", "pos"],
+    finetune = FinetuneConfig(task="classify", method="lora", lora_rank=4, lora_alpha=8.0, labels=list(labels),
                               max_length=24, base_id=weights_fingerprint(loaded.model))
     save_adapter(view, finetune, path, str(run))
 
@@ -182,6 +184,9 @@ def test_classifier_adapter_answers_on_v1_classify(tiny_run, adapters, tmp_path)
     expected = LabelledExamples.from_examples([(t, "neg") for t in texts], loaded.tokenizer, ["neg", "pos"],
                                               24).predict(view, torch.device("cpu"))
     with TestClient(create_app(models, ServeLimits(), runs_dir=tiny_run.parent, classifiers=classifiers)) as c:
+        listing = c.get("/api/models").json()  # the playground's Classify tab learns the classifiers here
+        assert listing["classifiers"] == [{"id": f"{tiny_run.name}:mood", "labels": ["neg", "pos"], "max_length": 24}]
+        assert f"{tiny_run.name}:mood" not in {m["id"] for m in listing["models"]}  # it does not generate
         body = c.post("/v1/classify", json={"model": f"{tiny_run.name}:mood", "input": texts}).json()
         for row, probs in zip(body["data"], expected.tolist()):
             assert [row["scores"]["neg"], row["scores"]["pos"]] == pytest.approx(probs, abs=1e-5)

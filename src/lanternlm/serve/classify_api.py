@@ -5,7 +5,8 @@ probability.
     -> {"object": "list", "model": ..., "data": [{"index": 0, "label": "1", "scores": {"0": 0.1, "1": 0.9}}]}
 
 The texts are encoded as `lantern classify` encodes them (data/labelled.py) and scored in one batch on the
-model worker, like every other model call.
+model worker, like every other model call. `GET /api/models` lists the classifiers under "classifiers"
+([{"id": "BASE:NAME", "labels": [...], "max_length": ...}]); the playground's Classify tab reads it.
 """
 
 from __future__ import annotations

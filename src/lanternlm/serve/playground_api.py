@@ -75,7 +75,10 @@ async def on_worker(request: Request, fn, *args):
 
 @router.get("/models")
 async def models(request: Request) -> dict:
-    return {"models": [m.describe() for m in state_of(request).models.values()]}
+    """The served models, and the classifier adapters (they answer on /v1/classify: the Classify tab)."""
+    state = state_of(request)
+    return {"models": [m.describe() for m in state.models.values()],
+            "classifiers": [c.describe() for c in state.classifiers.values()]}
 
 
 @router.post("/tokenize")

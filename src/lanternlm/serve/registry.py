@@ -126,6 +126,9 @@ class ServedClassifier:
     labels: list[str]
     max_length: int
 
+    def describe(self) -> dict:
+        return {"id": self.name, "labels": self.labels, "max_length": self.max_length}
+
 
 def attach_adapters(models: dict[str, ServedModel], adapters: dict[str, Path]) -> dict[str, ServedClassifier]:
     """Add "BASE:NAME" for each generating adapter, onto the served run whose weights it was trained on; return

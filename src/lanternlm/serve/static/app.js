@@ -1,6 +1,7 @@
 // Lantern playground: seven views over the server's /api and /v1 endpoints (inside.js adds the "look inside"
-// panels, encoder.js the encoder cards of the Embeddings view). Plain ES modules, no build step.
-import { heatmap, lines, scatter, visible } from "./charts.js";
+// panels, encoder.js the encoder cards of the Embeddings view, classify.js the Classify tab). Plain ES modules,
+// no build step.
+import { barRows, heatmap, lines, scatter, visible } from "./charts.js";
 
 const $ = id => document.getElementById(id);
 const keyInput = $("api-key");
@@ -151,23 +152,17 @@ async function nextToken() {
   const shownMass = data.tokens.reduce((sum, t) => sum + t.prob, 0);
   $("next-summary").textContent = `temperature ${temperature.toFixed(2)} · entropy ${data.entropy_bits.toFixed(2)} bits ` +
     `· top ${data.tokens.length} of ${data.vocab_size} tokens hold ${(100 * shownMass).toFixed(1)}%`;
-  const top = data.tokens[0]?.prob || 1;
-  $("next-bars").replaceChildren(...data.tokens.map(t => {
-    const row = document.createElement("button");
-    row.className = "bar-row";
+  const rows = barRows(data.tokens.map(t => ({ text: visible(t.text), prob: t.prob })), data.tokens[0]?.prob, "button");
+  rows.forEach((row, i) => {
+    const t = data.tokens[i];
     row.setAttribute("role", "listitem");
-    row.dataset.prob = t.prob;
     row.title = `append ${JSON.stringify(t.text)} (id ${t.id})`;
-    row.innerHTML = `<span class="bar-token"></span><span class="bar-track"><span class="bar-fill"></span></span>` +
-      `<span class="bar-prob">${(100 * t.prob).toFixed(2)}%</span>`;
-    row.querySelector(".bar-token").textContent = visible(t.text);
-    row.querySelector(".bar-fill").style.width = `${(100 * t.prob / top).toFixed(1)}%`;
     row.addEventListener("click", () => {
       $("next-input").value += t.text;
       quietly(nextToken)().then(() => $("next-bars").querySelector("button")?.focus());
     });
-    return row;
-  }));
+  });
+  $("next-bars").replaceChildren(...rows);
 }
 
 const refreshNext = debounce(quietly(nextToken), 120);
@@ -475,6 +470,7 @@ async function start() {
 }
 
 let modelInfo = {};
+let listing = { models: [], classifiers: [] };  // the last /api/models answer
 
 const currentModel = () => modelInfo[modelSelect.value];
 
@@ -495,8 +491,10 @@ function describeModel() {
 async function loadModels() {
   const data = await api("/api/models").catch(() => null);
   if (!data) return;
+  listing = data;
   modelInfo = Object.fromEntries(data.models.map(m => [m.id, m]));
   modelSelect.replaceChildren(...data.models.map(m => new Option(m.id, m.id)));
+  document.dispatchEvent(new CustomEvent("lantern:models", { detail: data }));  // before a hidden tab is left
   describeModel();
   refreshAll();
   document.body.dataset.ready = "true";
@@ -504,4 +502,4 @@ async function loadModels() {
 
 start();
 
-export { $, api, currentModel, debounce, onShow, quietly };  // for the "look inside" panels (inside.js) and encoder.js
+export { $, api, currentModel, debounce, listing, onShow, quietly };  // for inside.js, encoder.js and classify.js

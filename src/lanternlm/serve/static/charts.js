@@ -1,10 +1,31 @@
-// Canvas drawing for the playground: an attention heat-map, a scatter plot and line charts. No libraries.
+// Drawing for the playground: an attention heat-map, a scatter plot and line charts on canvases, probability bars
+// in HTML. No libraries.
 
 const FONT = "12px ui-monospace, Menlo, Consolas, monospace";
 
 /** Show whitespace in a token: "·" for a space, "↵" for a newline, "→" for a tab. */
 export function visible(text) {
   return text.replace(/ /g, "·").replace(/\n/g, "↵").replace(/\t/g, "→");
+}
+
+/** A probability as a percentage, with more digits when it is small. */
+export const percent = p => `${(100 * p).toFixed(p < 0.001 ? 3 : 1)}%`;
+
+/** One horizontal bar per item ({text, prob}, text as shown), as long as prob / top: a shared `top` puts
+ *  several lists on one scale, top = 1 draws probabilities as they are. Each row (a `tag` element, "button"
+ *  when clicking it does something) keeps its prob in data-prob. */
+export function barRows(items, top = 1, tag = "div") {
+  return items.map(item => {
+    const row = document.createElement(tag);
+    row.className = "bar-row";
+    row.dataset.prob = item.prob;
+    row.innerHTML = '<span class="bar-token"></span><span class="bar-track"><span class="bar-fill"></span></span>' +
+      '<span class="bar-prob"></span>';
+    row.querySelector(".bar-token").textContent = item.text;
+    row.querySelector(".bar-fill").style.width = `${(100 * item.prob / top).toFixed(1)}%`;
+    row.querySelector(".bar-prob").textContent = percent(item.prob);
+    return row;
+  });
 }
 
 function prepare(canvas, width, height) {

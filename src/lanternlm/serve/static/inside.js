@@ -2,7 +2,7 @@
 // loss, BPE merges one at a time, the cost of a context; and word vectors in the Embeddings tab. Each panel
 // draws what one /api call returns (serve/inside_api.py).
 import { $, api, onShow, quietly } from "./app.js";
-import { lines, visible } from "./charts.js";
+import { barRows, lines, percent, visible } from "./charts.js";
 
 const element = (tag, className, text) => {
   const node = document.createElement(tag);
@@ -13,7 +13,6 @@ const element = (tag, className, text) => {
 const shape = dims => `(${dims.join(" × ")})`;
 const numbers = (values, digits = 3) => values.map(v => v.toFixed(digits)).join(" ");
 const mean = values => values.reduce((a, b) => a + b, 0) / values.length;
-const percent = p => `${(100 * p).toFixed(p < 0.001 ? 3 : 1)}%`;
 
 function tokenChips(tokens, title) {
   return tokens.map((t, i) => {
@@ -93,22 +92,10 @@ onShow["tab-pipeline"] = quietly(tracePipeline);
 
 // ---- Temperature ----------------------------------------------------------------------------------------
 
-function barList(tokens, top) {  // bars on one scale across the columns: the flattening shows
-  return tokens.map(t => {
-    const row = element("div", "bar-row");
-    row.dataset.prob = t.prob;
-    row.append(element("span", "bar-token", visible(t.text)), element("span", "bar-track"),
-      element("span", "bar-prob", percent(t.prob)));
-    const fill = element("span", "bar-fill");
-    fill.style.width = `${(100 * t.prob / top).toFixed(1)}%`;
-    row.querySelector(".bar-track").append(fill);
-    return row;
-  });
-}
-
 async function compareTemperatures() {
   const temperatures = [...document.querySelectorAll(".temps-t")].map(input => parseFloat(input.value));
   const data = await api("/api/temperatures", { text: $("temps-input").value, temperatures, top: 10 });
+  // bars on one scale across the columns: the flattening shows
   const top = Math.max(...data.distributions.map(d => d.tokens[0]?.prob || 0)) || 1;
   $("temps-columns").replaceChildren(...data.distributions.map(d => {
     const card = element("div", "card temp-card");
@@ -117,7 +104,7 @@ async function compareTemperatures() {
     card.append(element("h2", "", `T = ${d.temperature}`),
       element("p", "summary", `entropy ${d.entropy_bits.toFixed(2)} bits (uniform: ${data.uniform_bits.toFixed(2)})`),
       element("div", "bars", ""));
-    card.querySelector(".bars").append(...barList(d.tokens, top));
+    card.querySelector(".bars").append(...barRows(d.tokens.map(t => ({ text: visible(t.text), prob: t.prob })), top));
     return card;
   }));
 }
