@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import math
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator
 
 import torch
@@ -27,6 +27,7 @@ import torch.nn as nn
 
 from .linear import Linear
 
+MAX_KEPT_MIXES = 64  # stacked factors kept per layer, one per mix of adapters in a batch
 _ACTIVE: ContextVar[tuple[str, ...]] = ContextVar("lantern_active_adapters", default=())
 _BY_ROW: ContextVar["RowAdapters | None"] = ContextVar("lantern_adapters_by_row", default=None)
 
@@ -38,6 +39,14 @@ class RowAdapters:
 
     groups: tuple[tuple[str, ...], ...]
     slot: torch.Tensor  # (n_rows,) long
+    masks: dict = field(default_factory=dict)  # (rank, dtype) -> the rows' column masks, made once per batch
+
+    def mask(self, rank: int, dtype: torch.dtype) -> torch.Tensor:
+        """(n_rows, groups·rank): 1 in the rank columns of the row's own group, 0 elsewhere (all 0: base row)."""
+        if (rank, dtype) not in self.masks:
+            column_group = torch.arange(len(self.groups), device=self.slot.device).repeat_interleave(rank)
+            self.masks[rank, dtype] = (self.slot[:, None] - 1 == column_group[None]).to(dtype)
+        return self.masks[rank, dtype]
 
 
 @contextlib.contextmanager
@@ -98,13 +107,28 @@ class LoRAAdapter(nn.Module):
         self.parts = nn.ModuleDict({name: LoRAUpdate(d_in, start, stop, rank, alpha)
                                     for name, (start, stop) in slices.items()})
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self._built: tuple | None = None  # (state_key, Aᵀ, B̂ᵀ) for gradient-free eval-mode calls
 
     def state_key(self) -> tuple:
         """Where the factors live and how often they were written (in-place writes bump a tensor's version)."""
         return tuple((t.data_ptr(), t._version) for part in self.parts.values() for t in (part.A, part.B))
 
     def factors(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(Aᵀ, B̂ᵀ): d_in x Σr and Σr x d_out."""
+        """(Aᵀ, B̂ᵀ): d_in x Σr and Σr x d_out. Without gradients in eval mode (generation, serving) they are
+        built once and kept until a factor's storage or version changes; train mode drops them (a fused
+        optimizer step writes the factors without bumping their version)."""
+        if torch.is_grad_enabled() or self.training:
+            return self._build()
+        key = self.state_key()
+        if self._built is None or self._built[0] != key:
+            self._built = (key, *self._build())
+        return self._built[1], self._built[2]
+
+    def train(self, mode: bool = True) -> "LoRAAdapter":
+        self._built = None
+        return super().train(mode)
+
+    def _build(self) -> tuple[torch.Tensor, torch.Tensor]:
         parts = list(self.parts.values())
         A = torch.cat([p.A for p in parts]) if len(parts) > 1 else parts[0].A
         B = A.new_zeros(self.d_out, A.size(0))
@@ -136,7 +160,7 @@ class LoRALinear(Linear):
         layer.weight, layer.bias = linear.weight, linear.bias
         layer.adapters = nn.ModuleDict()
         layer.merged = set()  # names whose update was added into the weight
-        layer._stack = None  # (key, stacked factors) of the last per-row adapter mix
+        layer._stacks = {}  # per-row adapter mix -> (its factors' state keys, stacked factors)
         return layer
 
     def add(self, name: str, slices: dict[str, tuple[int, int]], rank: int, alpha: float, dropout: float) -> None:
@@ -155,9 +179,10 @@ class LoRALinear(Linear):
         return y
 
     def _add_by_row(self, x: torch.Tensor, y: torch.Tensor, by_row: RowAdapters) -> torch.Tensor:
-        """y_i += (x_i · A_g) · B_g with g row i's adapter group: the groups' factors stacked (zeros for the
-        base's slot and for ranks a group lacks), gathered per row, two batched products for the whole batch
-        however many adapters it mixes (a server's decoding step; adapter dropout does not apply)."""
+        """y_i += ((x_i · [A_1 .. A_G]) ⊙ m_i) · [B_1; ..; B_G]: every group's factors side by side, so the
+        whole batch takes two plain products however many adapters it mixes, and the row mask m_i keeps only
+        its own group's rank columns (a base row's mask is all zeros). A server's decoding step: the extra
+        products over other groups' columns cost little beside the base weights; adapter dropout does not apply."""
         if x.size(0) != by_row.slot.numel():
             raise RuntimeError(f"per-row adapters need the batch's {by_row.slot.numel()} rows first, "
                                f"got {tuple(x.shape)}")
@@ -165,20 +190,24 @@ class LoRALinear(Linear):
         if stacked is None:  # none of the batch's adapters touches this layer
             return y
         A, B = stacked
-        hidden = torch.bmm(x.reshape(x.size(0), -1, x.size(-1)).to(A.dtype), A[by_row.slot])
-        return y + torch.bmm(hidden, B[by_row.slot]).view(y.shape).to(y.dtype)
+        mask = by_row.mask(A.size(1) // len(by_row.groups), A.dtype)
+        hidden = (x.to(A.dtype) @ A) * mask.view(x.size(0), *[1] * (x.dim() - 2), -1)
+        return y + (hidden @ B).to(y.dtype)
 
     def _stacked(self, groups: tuple[tuple[str, ...], ...]) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """(A: (1 + groups) x d_in x R, B: (1 + groups) x R x d_out), slot 0 all zeros; each group's adapters
-        side by side in its rank columns. Kept, in eval mode, until the mix or a factor's storage or version
-        changes; train mode drops it (a fused optimizer step writes factors without bumping their version)."""
+        """(A: d_in x groups·R, B: groups·R x d_out): group g's adapters side by side in its block of R rank
+        columns (zeros where a group has fewer). Kept per mix (a few, as requests come and go), in eval mode, until a
+        factor's storage or version changes; train mode drops them (see LoRAAdapter.factors)."""
         acting = [[self.adapters[n] for n in group if n in self.adapters and n not in self.merged] for group in groups]
         if torch.is_grad_enabled() or self.training:  # a graph, or factors being trained, are never kept
             return self._stack_factors(acting)
-        key = (groups, tuple(adapter.state_key() for group in acting for adapter in group))
-        if self._stack is None or self._stack[0] != key:
-            self._stack = (key, self._stack_factors(acting))
-        return self._stack[1]
+        key = tuple(adapter.state_key() for group in acting for adapter in group)
+        kept = self._stacks.get(groups)
+        if kept is None or kept[0] != key:
+            if len(self._stacks) >= MAX_KEPT_MIXES:
+                self._stacks.clear()
+            kept = self._stacks[groups] = (key, self._stack_factors(acting))
+        return kept[1]
 
     def _stack_factors(self, acting: list[list[LoRAAdapter]]) -> tuple[torch.Tensor, torch.Tensor] | None:
         factors = [[adapter.factors() for adapter in group] for group in acting]
@@ -186,18 +215,18 @@ class LoRALinear(Linear):
         if rank == 0:
             return None
         dtype = next(A_t.dtype for group in factors for A_t, _ in group)
-        A = self.weight.new_zeros(len(factors) + 1, self.in_features, rank, dtype=dtype)
-        B = A.new_zeros(len(factors) + 1, rank, self.out_features)
-        for slot, group in enumerate(factors, start=1):
-            column = 0
+        A = self.weight.new_zeros(self.in_features, len(factors) * rank, dtype=dtype)
+        B = A.new_zeros(len(factors) * rank, self.out_features)
+        for g, group in enumerate(factors):
+            column = g * rank
             for A_t, B_t in group:
-                A[slot, :, column:column + A_t.size(1)] = A_t
-                B[slot, column:column + A_t.size(1)] = B_t
+                A[:, column:column + A_t.size(1)] = A_t
+                B[column:column + A_t.size(1)] = B_t
                 column += A_t.size(1)
         return A, B
 
     def train(self, mode: bool = True) -> "LoRALinear":
-        self._stack = None  # see _stacked
+        self._stacks = {}  # see _stacked
         return super().train(mode)
 
     @torch.no_grad()
