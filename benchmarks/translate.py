@@ -369,11 +369,14 @@ def main() -> None:
     parser.add_argument("--val-limit", type=int, default=0, help="Score the first N held-out pairs; 0 = all.")
     parser.add_argument("--only", nargs="*", default=["speed", "peers", "ours", "beam"])
     parser.add_argument("--peers", nargs="*", default=["torch.nn.Transformer", "GRU + attention", "GRU, no attention"])
+    parser.add_argument("--seed", type=int, help="train.seed for the peers (initialisation and batch order); "
+                                                 "train RUN with the same --set train.seed=N to compare")
     args = parser.parse_args()
     from lanternlm.config import resolve_config
 
     tokenizer, split, _, header = load_pairs(args.data)
-    config = resolve_config(args.preset, overrides=[f"data.data_dir={args.data}"])
+    seed = [f"train.seed={args.seed}"] if args.seed is not None else []
+    config = resolve_config(args.preset, overrides=[f"data.data_dir={args.data}", *seed])
     config.model.vocab_size = tokenizer.vocab_size
     val_pairs = read_pairs(Path(args.data) / "val.tsv")
     val_pairs = val_pairs[:args.val_limit] if args.val_limit else val_pairs
