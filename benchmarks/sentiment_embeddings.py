@@ -51,7 +51,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--test-fraction", type=float, default=0.2)
     parser.add_argument("--splits", type=int, default=5)
-    parser.add_argument("--train-sizes", type=int, nargs="*", default=[0], help="labelled snippets to train on; 0 = all")
+    parser.add_argument("--train-sizes", type=int, nargs="*", default=[0],
+                        help="labelled snippets to train on; 0 = all")
     parser.add_argument("--vectors", type=Path, help="a .npy file keeping the MiniLM vectors between runs")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

@@ -135,7 +135,8 @@ def main() -> None:
         run = args.run or small_run(Path(tmp) / "small")
         adapters = [a for spec in args.adapter for a in ("--adapter", spec)]
         if args.adapter:  # one server; the base alone, then the clients spread over the adapters
-            modes = [("base alone", [], lambda ids: ids[:1]), (f"{len(args.adapter)} adapters", [], lambda ids: ids[1:])]
+            modes = [("base alone", [], lambda ids: ids[:1]),
+                     (f"{len(args.adapter)} adapters", [], lambda ids: ids[1:])]
         else:
             modes = [("one at a time", ["--no-batching"], lambda ids: ids[:1]), ("batching", [], lambda ids: ids[:1])]
         results = {}

@@ -181,8 +181,8 @@ class LoRALinear(Linear):
     def _add_by_row(self, x: torch.Tensor, y: torch.Tensor, by_row: RowAdapters) -> torch.Tensor:
         """y_i += ((x_i · [A_1 .. A_G]) ⊙ m_i) · [B_1; ..; B_G]: every group's factors side by side, so the
         whole batch takes two plain products however many adapters it mixes, and the row mask m_i keeps only
-        its own group's rank columns (a base row's mask is all zeros). A server's decoding step: the extra
-        products over other groups' columns cost little beside the base weights; adapter dropout does not apply."""
+        its own group's rank columns (a base row's mask is all zeros). A server's decoding step: the products
+        over other groups' columns cost little beside the base weights; adapter dropout does not apply."""
         if x.size(0) != by_row.slot.numel():
             raise RuntimeError(f"per-row adapters need the batch's {by_row.slot.numel()} rows first, "
                                f"got {tuple(x.shape)}")
@@ -196,8 +196,8 @@ class LoRALinear(Linear):
 
     def _stacked(self, groups: tuple[tuple[str, ...], ...]) -> tuple[torch.Tensor, torch.Tensor] | None:
         """(A: d_in x groups·R, B: groups·R x d_out): group g's adapters side by side in its block of R rank
-        columns (zeros where a group has fewer). Kept per mix (a few, as requests come and go), in eval mode, until a
-        factor's storage or version changes; train mode drops them (see LoRAAdapter.factors)."""
+        columns (zeros where a group has fewer). Kept per mix (a few, as requests come and go), in eval mode,
+        until a factor's storage or version changes; train mode drops them (see LoRAAdapter.factors)."""
         acting = [[self.adapters[n] for n in group if n in self.adapters and n not in self.merged] for group in groups]
         if torch.is_grad_enabled() or self.training:  # a graph, or factors being trained, are never kept
             return self._stack_factors(acting)
