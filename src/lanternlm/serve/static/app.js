@@ -304,20 +304,26 @@ async function showAttention() {
   drawAttention();
 }
 
-$("attn-run").addEventListener("click", quietly(showAttention));
-$("attn-input").addEventListener("keydown", e => {
-  if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); quietly(showAttention)(); }
-});
-$("attn-layer").addEventListener("change", drawAttention);
-$("attn-head").addEventListener("change", drawAttention);
-$("attn-canvas").addEventListener("mousemove", e => {
-  const rect = e.target.getBoundingClientRect();
-  const cell = hoverCell?.((e.clientX - rect.left) * (parseFloat(e.target.style.width) / rect.width),
+// A heat-map view PREFIX-*: its button and Enter (not Shift+Enter) run it; hovering a cell describes it.
+function heatmapView(prefix, run, redraw, hover, describe) {
+  $(`${prefix}-run`).addEventListener("click", quietly(run));
+  $(`${prefix}-input`).addEventListener("keydown", e => {
+    if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); quietly(run)(); }
+  });
+  $(`${prefix}-layer`).addEventListener("change", redraw);
+  $(`${prefix}-head`).addEventListener("change", redraw);
+  $(`${prefix}-canvas`).addEventListener("mousemove", e => {
+    const rect = e.target.getBoundingClientRect();  // page pixels -> the canvas's own CSS pixels
+    const cell = hover()?.((e.clientX - rect.left) * (parseFloat(e.target.style.width) / rect.width),
                            (e.clientY - rect.top) * (parseFloat(e.target.style.height) / rect.height));
-  if (!cell) return;
+    if (cell) $(`${prefix}-hover`).textContent = describe(cell, e.target.weights[cell.i][cell.j].toFixed(3));
+  });
+}
+
+heatmapView("attn", showAttention, drawAttention, () => hoverCell, (cell, weight) => {
   const t = attention.tokens;
-  $("attn-hover").textContent = `${JSON.stringify(t[cell.i].text)} (position ${cell.i}) → ` +
-    `${JSON.stringify(t[cell.j].text)} (position ${cell.j}): ${e.target.weights[cell.i][cell.j].toFixed(3)}`;
+  return `${JSON.stringify(t[cell.i].text)} (position ${cell.i}) → ` +
+    `${JSON.stringify(t[cell.j].text)} (position ${cell.j}): ${weight}`;
 });
 
 // ---- Translate (encoder–decoder models) -----------------------------------------------------------------
@@ -349,20 +355,9 @@ async function showTranslation() {
   drawAlignment();
 }
 
-$("tr-run").addEventListener("click", quietly(showTranslation));
-$("tr-input").addEventListener("keydown", e => {
-  if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); quietly(showTranslation)(); }
-});
-$("tr-layer").addEventListener("change", drawAlignment);
-$("tr-head").addEventListener("change", drawAlignment);
-$("tr-canvas").addEventListener("mousemove", e => {
-  const rect = e.target.getBoundingClientRect();
-  const cell = hoverAlignment?.((e.clientX - rect.left) * (parseFloat(e.target.style.width) / rect.width),
-                                (e.clientY - rect.top) * (parseFloat(e.target.style.height) / rect.height));
-  if (!cell) return;
-  $("tr-hover").textContent = `writing ${JSON.stringify(translation.target_tokens[cell.i].text)} → source ` +
-    `${JSON.stringify(translation.source_tokens[cell.j].text)}: ${e.target.weights[cell.i][cell.j].toFixed(3)}`;
-});
+heatmapView("tr", showTranslation, drawAlignment, () => hoverAlignment, (cell, weight) =>
+  `writing ${JSON.stringify(translation.target_tokens[cell.i].text)} → source ` +
+  `${JSON.stringify(translation.source_tokens[cell.j].text)}: ${weight}`);
 
 // ---- Embeddings -----------------------------------------------------------------------------------------
 
