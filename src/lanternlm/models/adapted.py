@@ -116,6 +116,8 @@ class AdaptedLM(LanguageModel):
         self.base, self.prompt, self.lora = base, prompt, tuple(lora)
         self.can_generate = base.can_generate
         self.config = replace(base.config, block_size=base.config.block_size - self.n_prompt)
+        # LoRA alone can share the base's batches (see shared_forward); decided once, not per request
+        self._rows_share_base = prompt is None and not any(isinstance(m, MoEFeedForward) for m in base.modules())
 
     @property
     def n_prompt(self) -> int:
@@ -146,9 +148,7 @@ class AdaptedLM(LanguageModel):
         """LoRA alone runs as the base plus per-row updates, so a batch may mix this adapter's rows with the base's
         and other adapters' (one pass through the base weights). Not a soft prompt (its rows would sit at other
         positions) nor LoRA inside mixture-of-experts experts (which see tokens, not rows)."""
-        if self.prompt is None and not any(isinstance(m, MoEFeedForward) for m in self.base.modules()):
-            return self.base, self.lora
-        return self, ()
+        return (self.base, self.lora) if self._rows_share_base else (self, ())
 
     @torch.no_grad()
     def attention_maps(self, ids: torch.Tensor) -> list[torch.Tensor]:
