@@ -33,6 +33,7 @@ CASES = [
     ("train -o {new} --set dropout=1.5", "dropout must be in [0, 1)"),
     ("train -o {new} --set dropout=nan", "finite number"),
     ("train -o {new} --set attn_dropout=-inf", "finite number"),
+    ("train -o {new} --set ff_dropout=1", "model.ff_dropout must be in [0, 1)"),
     ("train -o {new} --set seed=1e26", "seed must be at most"),
     ("train -o {new} --set seed=-1", "seed must be >= 0"),
     ("train -o {new} --set beta2=1.0", "beta2 must be in [0, 1)"),

@@ -174,6 +174,52 @@ def test_feedforward_formulas(activation):
     torch.testing.assert_close(ff(x), act(h) @ ff.c_proj.weight.T + ff.c_proj.bias, atol=1e-6, rtol=0)
 
 
+@pytest.mark.parametrize("activation", ["gelu", "swiglu"])
+def test_feedforward_hidden_dropout_drops_the_d_ff_activations(activation):
+    """ff_dropout: W_2·drop(act(W_1 x)) in training (torch.nn.Transformer's place for it), the plain FFN in eval."""
+    torch.manual_seed(0)
+    ff = FeedForward(8, 12, activation, hidden_dropout=0.5)
+    plain = FeedForward(8, 12, activation)
+    plain.load_state_dict(ff.state_dict())  # dropout holds no weights: the same checkpoint either way
+    x = torch.randn(3, 8)
+    ff.eval()
+    torch.testing.assert_close(ff(x), plain(x))
+    ff.train()
+    h = ff.c_fc(x)
+    hidden = F.silu(h[:, :12]) * h[:, 12:] if activation == "swiglu" else F.gelu(h)
+    torch.manual_seed(1)
+    out = ff(x)
+    torch.manual_seed(1)
+    expected = F.dropout(hidden, p=0.5) @ ff.c_proj.weight.T + ff.c_proj.bias
+    torch.testing.assert_close(out, expected, atol=1e-6, rtol=0)
+    assert not torch.allclose(out, plain(x))  # half the hidden units are gone, the rest doubled
+
+
+@pytest.mark.parametrize("family", ["gpt", "seq2seq", "bert"])
+def test_init_schemes(family):
+    """gpt2: N(0, 0.02²) with c_proj scaled by 1/√branches (not for BERT); xavier: U(±√(6/(fan_in+fan_out))) on
+    every Linear matrix, embeddings and the tied output projection N(0, 0.02²)."""
+    shape = dict(family=family, vocab_size=500, block_size=16, n_layer=2, n_head=4, n_embd=128)
+    torch.manual_seed(0)
+    gpt2 = build_model(ModelConfig(**shape))
+    torch.manual_seed(0)
+    xavier = build_model(ModelConfig(**shape, init="xavier"))
+    branches = {"gpt": 4, "seq2seq": 4, "bert": 1}[family]  # 2 sublayers x 2 layers (seq2seq: its encoder)
+    fc, proj = ("encoder." if family == "seq2seq" else "blocks.") + "0.mlp.c_fc", "0.mlp.c_proj"
+    weights = {name: p for name, p in gpt2.named_parameters()}
+    assert weights[fc + ".weight"].std().item() == pytest.approx(0.02, rel=0.05)
+    c_proj = next(p for name, p in weights.items() if name.endswith(proj + ".weight"))
+    assert c_proj.std().item() == pytest.approx(0.02 / math.sqrt(branches), rel=0.1)
+    for name, module in xavier.named_modules():
+        if isinstance(module, torch.nn.Linear) and module.weight is not xavier.token_embeddings():
+            fan_out, fan_in = module.weight.shape
+            bound = math.sqrt(6 / (fan_in + fan_out))
+            assert module.weight.abs().max().item() <= bound, name
+            assert module.weight.std().item() == pytest.approx(bound / math.sqrt(3), rel=0.1), name
+            assert module.bias is None or not module.bias.any()
+    assert xavier.token_embeddings().std().item() == pytest.approx(0.02, rel=0.05)
+
+
 # ------------------------------------------------------------------------------------------- mixture of experts
 def test_router_choices_and_output_match_manual_computation():
     torch.manual_seed(0)

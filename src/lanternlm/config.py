@@ -31,6 +31,7 @@ class ModelConfig:
     activation: str = "gelu"  # gelu | gelu_tanh | relu | silu | swiglu (gated)
     dropout: float = 0.0  # on embeddings and residual branches
     attn_dropout: float = 0.0  # on attention weights
+    ff_dropout: float = 0.0  # inside the feed-forward network, on its d_ff activations
     bias: bool = True  # biases in Linear and LayerNorm
     norm_eps: float = 1e-5
     tie_embeddings: bool = True  # LM head shares the token embedding matrix
@@ -38,6 +39,7 @@ class ModelConfig:
     rope_theta: float = 10000.0  # RoPE base: pair i rotates by angle pos * theta^(-2i/d_head)
     norm: str = "layernorm"  # layernorm | rmsnorm
     norm_placement: str = "pre"  # pre: x + f(norm(x)); post: norm(x + f(x))
+    init: str = "gpt2"  # gpt2: N(0, 0.02²), residual outputs scaled down with depth | xavier: Glorot uniform (2017)
     n_kv_head: int = 0  # key/value heads: 0 = n_head (multi-head), 1 = multi-query, between = grouped-query
     qk_norm: bool = False  # RMS-normalise queries and keys per head before the dot product
     sliding_window: int = 0  # attend to at most this many most recent positions (self included); 0 = all
@@ -99,7 +101,7 @@ class ModelConfig:
                 raise LanternError(f"model.{name} must be positive, got {getattr(self, name)}")
         if self.vocab_size < 0 or self.d_ff < 0:
             raise LanternError("model.vocab_size and model.d_ff must be >= 0")
-        for name in ("dropout", "attn_dropout"):
+        for name in ("dropout", "attn_dropout", "ff_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise LanternError(f"model.{name} must be in [0, 1), got {getattr(self, name)}")
         _check_choice("model.quantization", self.quantization, ("none", "int8"))
@@ -123,6 +125,7 @@ class ModelConfig:
         _check_choice("model.position", self.position, ("learned", "sinusoidal", "rope", "alibi", "none"))
         _check_choice("model.norm", self.norm, ("layernorm", "rmsnorm"))
         _check_choice("model.norm_placement", self.norm_placement, ("pre", "post"))
+        _check_choice("model.init", self.init, ("gpt2", "xavier"))
         _check_choice("model.pooling", self.pooling, ("mean", "cls"))
         if self.type_vocab_size < 0:
             raise LanternError(f"model.type_vocab_size must be >= 0, got {self.type_vocab_size}")

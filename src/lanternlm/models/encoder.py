@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from ..config import ModelConfig
 from ..nn import ACTIVATIONS, Linear, make_norm
 from .base import IGNORE_INDEX, LanguageModel, TracePoint
-from .transformer import Block, init_weights, positions, transformer_trace_points
+from .transformer import Block, initialise, positions, transformer_trace_points
 
 
 @dataclass
@@ -84,7 +84,7 @@ class BERT(LanguageModel):
         if self.mlm_head is not None and c.tie_embeddings:
             self.mlm_head.decoder.weight = self.wte.weight
         self.pooler = Linear(c.n_embd, c.n_embd, bias=c.bias) if c.pooler else None
-        self.apply(init_weights)
+        initialise(self, c.init, lambda name: 1)  # BERT: no depth scaling
 
     def embed(self, ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
               prefix: torch.Tensor | None = None) -> torch.Tensor:

@@ -12,7 +12,6 @@ mixture-of-experts feed-forward, biases and a tied or untied head. GPT-2, Llama 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -21,7 +20,7 @@ import torch.nn as nn
 from ..config import ModelConfig
 from ..nn import KVCache, Linear, make_norm
 from .base import LanguageModel, TracePoint, output_losses
-from .transformer import Block, init_weights, positions, transformer_trace_points
+from .transformer import Block, initialise, positions, transformer_trace_points
 
 
 @dataclass
@@ -46,10 +45,7 @@ class GPT(LanguageModel):
         self.lm_head = Linear(c.n_embd, c.vocab_size, bias=False)  # unembedding
         if c.tie_embeddings:
             self.lm_head.weight = self.wte.weight
-        self.apply(init_weights)
-        for name, param in self.named_parameters():
-            if name.endswith("c_proj.weight"):  # GPT-2: residual projections scaled by 1/sqrt(2 * n_layer)
-                nn.init.normal_(param, mean=0.0, std=0.02 / math.sqrt(2 * c.n_layer))
+        initialise(self, c.init, lambda name: 2 * c.n_layer)  # residual branches: attention and FFN per block
 
     def embed(self, idx: torch.Tensor, start_pos: int | torch.Tensor = 0,
               prefix: torch.Tensor | None = None) -> torch.Tensor:

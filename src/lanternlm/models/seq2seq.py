@@ -21,7 +21,6 @@ KV cache, exactly as a decoder-only model does (the engine's one loop drives bot
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -30,7 +29,7 @@ import torch.nn as nn
 from ..config import ModelConfig
 from ..nn import CrossAttention, EncoderDecoderCache, Linear, RotaryEmbedding, Routing, make_norm
 from .base import LanguageModel, output_losses
-from .transformer import Block, init_weights, positions
+from .transformer import Block, initialise, positions
 
 
 @dataclass
@@ -86,11 +85,8 @@ class EncoderDecoder(LanguageModel):
         self.lm_head = Linear(c.n_embd, c.vocab_size, bias=False)  # output projection
         if c.tie_embeddings:
             self.lm_head.weight = self.wte.weight
-        self.apply(init_weights)
-        branches = {"encoder": 2 * c.encoder_layers, "decoder": 3 * c.decoder_layers}  # residual sublayers
-        for name, param in self.named_parameters():
-            if name.endswith("c_proj.weight"):  # GPT-2's scaling: each residual branch adds N(0, 0.02²/branches)
-                nn.init.normal_(param, mean=0.0, std=0.02 / math.sqrt(branches[name.split(".")[0]]))
+        branches = {"encoder": 2 * c.encoder_layers, "decoder": 3 * c.decoder_layers}  # residual sublayers per stack
+        initialise(self, c.init, lambda name: branches[name.split(".")[0]])
 
     # ------------------------------------------------------------------ the encoder
     def _embed(self, ids: torch.Tensor, table: nn.Embedding, wpe: nn.Module | None, start_pos: int) -> torch.Tensor:

@@ -10,6 +10,9 @@ excepted. Nothing else differs.
 
 from __future__ import annotations
 
+import math
+from typing import Callable
+
 import torch
 import torch.nn as nn
 
@@ -40,6 +43,23 @@ def init_weights(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
+def initialise(model: nn.Module, scheme: str, branches: Callable[[str], int]) -> None:
+    """`model.init`. gpt2: `init_weights`, then each residual branch's output projection (c_proj) ~ N(0, 0.02² /
+    branches(name)), so the residual stream's variance does not grow with depth (GPT-2; 1 branch = BERT).
+    xavier (the 2017 paper's code, torch.nn.Transformer): every Linear matrix ~ U(±√(6 / (fan_in + fan_out))),
+    embeddings (and an output projection tied to them) N(0, 0.02²), biases 0, no depth scaling."""
+    model.apply(init_weights)
+    if scheme == "xavier":
+        embeddings = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
+        for module in model.modules():
+            if isinstance(module, nn.Linear) and id(module.weight) not in embeddings:
+                nn.init.xavier_uniform_(module.weight)
+        return
+    for name, param in model.named_parameters():
+        if name.endswith("c_proj.weight") and branches(name) > 1:
+            nn.init.normal_(param, mean=0.0, std=0.02 / math.sqrt(branches(name)))
+
+
 def transformer_trace_points(wte: nn.Module, wpe: nn.Module | None, extra: list[TracePoint], blocks: nn.ModuleList,
                              ln_f: nn.Module) -> list[TracePoint]:
     """A transformer's stages: token embedding, position table (when added), `extra` (segments, an embedding
@@ -67,10 +87,10 @@ class Block(nn.Module):
         if self.moe:
             self.mlp = MoEFeedForward(n_embd=c.n_embd, d_ff=c.ff_dim, n_expert=c.n_expert,
                                       top_k=c.n_expert_active, activation=c.activation, bias=c.bias,
-                                      dropout=c.dropout)
+                                      dropout=c.dropout, hidden_dropout=c.ff_dropout)
         else:
             self.mlp = FeedForward(n_embd=c.n_embd, d_ff=c.ff_dim, activation=c.activation, bias=c.bias,
-                                   dropout=c.dropout)
+                                   dropout=c.dropout, hidden_dropout=c.ff_dropout)
 
     def feed_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, Routing | None]:
         return self.mlp(x) if self.moe else (self.mlp(x), None)

@@ -28,16 +28,19 @@ class FeedForward(nn.Module):
 
     For a gated activation `c_fc` computes the gate and up projections in one matmul ([gate; up] stacked)."""
 
-    def __init__(self, n_embd: int, d_ff: int, activation: str = "gelu", bias: bool = True, dropout: float = 0.0) -> None:
+    def __init__(self, n_embd: int, d_ff: int, activation: str = "gelu", bias: bool = True, dropout: float = 0.0,
+                 hidden_dropout: float = 0.0) -> None:
         super().__init__()
         self.gated = activation in GATED
         self.c_fc = Linear(n_embd, 2 * d_ff if self.gated else d_ff, bias=bias)
         self.act = ACTIVATIONS[activation]()
         self.c_proj = Linear(d_ff, n_embd, bias=bias)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        # on the d_ff activations, as torch.nn.Transformer and the 2017 reference code do (the paper names only P_drop)
+        self.hidden_dropout = nn.Dropout(hidden_dropout) if hidden_dropout > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.gated:
             gate, up = self.c_fc(x).chunk(2, dim=-1)
-            return self.dropout(self.c_proj(self.act(gate) * up))
-        return self.dropout(self.c_proj(self.act(self.c_fc(x))))
+            return self.dropout(self.c_proj(self.hidden_dropout(self.act(gate) * up)))
+        return self.dropout(self.c_proj(self.hidden_dropout(self.act(self.c_fc(x)))))

@@ -53,12 +53,13 @@ class MoEFeedForward(nn.Module):
     """Router (a bias-free Linear d -> E) plus E independent `FeedForward` experts; returns (output, routing)."""
 
     def __init__(self, n_embd: int, d_ff: int, n_expert: int, top_k: int, activation: str = "swiglu",
-                 bias: bool = False, dropout: float = 0.0) -> None:
+                 bias: bool = False, dropout: float = 0.0, hidden_dropout: float = 0.0) -> None:
         super().__init__()
         self.top_k = top_k
         self.router = Linear(n_embd, n_expert, bias=False)
         self.experts = nn.ModuleList(
-            FeedForward(n_embd=n_embd, d_ff=d_ff, activation=activation, bias=bias, dropout=dropout)
+            FeedForward(n_embd=n_embd, d_ff=d_ff, activation=activation, bias=bias, dropout=dropout,
+                        hidden_dropout=hidden_dropout)
             for _ in range(n_expert))
 
     def route(self, x: torch.Tensor) -> Routing:
