@@ -209,6 +209,18 @@ def lantern_forward(model):
     return lambda b: model(**b).loss
 
 
+@torch.no_grad()
+def held_out_loss(model: nn.Module, forward, split, batch: int = 64) -> float:
+    """Cross-entropy per target token over the whole validation split, eval mode (no dropout, no smoothing)."""
+    model.eval()
+    total, tokens = 0.0, 0
+    for first in range(0, len(split), batch):
+        inputs = split.inputs_at(torch.arange(first, min(first + batch, len(split))))
+        count = int((inputs["targets"] != IGNORE_INDEX).sum())
+        total, tokens = total + forward(inputs).item() * count, tokens + count
+    return total / tokens
+
+
 def batch_tokens(inputs) -> int:
     return int(inputs["source_mask"].sum()) + int((inputs["targets"] != IGNORE_INDEX).sum())
 
@@ -309,7 +321,7 @@ def train_peer(name: str, model: nn.Module, config, split, steps: int) -> tuple[
     return wall, tokens / wall
 
 
-def peers(config, tokenizer, split, val_pairs, steps: int, which: list[str]) -> None:
+def peers(config, tokenizer, split, val_split, val_pairs, steps: int, which: list[str]) -> None:
     c = config.model
     vocab, block = c.vocab_size, c.block_size
     ours_params = n_params(build_model(c))
@@ -325,9 +337,10 @@ def peers(config, tokenizer, split, val_pairs, steps: int, which: list[str]) -> 
         print(f"{name}: {n_params(model):,} parameters (Lantern {ours_params:,}); training {steps} steps; {load()}",
               flush=True)
         wall, rate = train_peer(name, model, config, split, steps)
+        loss = held_out_loss(model, peer_forward(model, 0.0), val_split)
         result = score(val_pairs, peer_translator(model, tokenizer, block))
-        print(f"RESULT {name}: BLEU {result['bleu']:.2f}, chrF {result['chrf']:.2f}, wall {wall / 60:.1f} min, "
-              f"{rate:,.0f} tokens/s; {load()}", flush=True)
+        print(f"RESULT {name}: BLEU {result['bleu']:.2f}, chrF {result['chrf']:.2f}, held-out loss {loss:.4f}, "
+              f"wall {wall / 60:.1f} min, {rate:,.0f} tokens/s; {load()}", flush=True)
         for source, text in result["samples"]:
             print(f"    {source} -> {text}")
 
@@ -337,8 +350,10 @@ def gru_hidden(vocab: int, d_emb: int, target: int) -> int:
     return min(range(64, 1025, 32), key=lambda h: abs(n_params(GRUSeq2Seq(vocab, d_emb, h, 0.0, True)) - target))
 
 
-def ours(run: Path, val_pairs) -> None:
+def ours(run: Path, val_split, val_pairs) -> None:
     loaded = load_run(run)
+    loss = held_out_loss(loaded.model, lantern_forward(loaded.model), val_split)
+    print(f"RESULT Lantern ({run}): held-out loss {loss:.4f} per target token", flush=True)
     for beam in (1, 4):
         result = score(val_pairs, lantern_translator(loaded.model, loaded.tokenizer, beam))
         print(f"RESULT Lantern ({run}, beam {beam}): BLEU {result['bleu']:.2f}, chrF {result['chrf']:.2f}; "
@@ -374,7 +389,7 @@ def main() -> None:
     args = parser.parse_args()
     from lanternlm.config import resolve_config
 
-    tokenizer, split, _, header = load_pairs(args.data)
+    tokenizer, split, val_split, header = load_pairs(args.data)
     seed = [f"train.seed={args.seed}"] if args.seed is not None else []
     config = resolve_config(args.preset, overrides=[f"data.data_dir={args.data}", *seed])
     config.model.vocab_size = tokenizer.vocab_size
@@ -387,9 +402,9 @@ def main() -> None:
     if "speed" in args.only:
         speed(config, split, args.speed_steps)
     if "peers" in args.only:
-        peers(config, tokenizer, split, val_pairs, steps, args.peers)
+        peers(config, tokenizer, split, val_split, val_pairs, steps, args.peers)
     if "ours" in args.only and args.run:
-        ours(Path(args.run), val_pairs)
+        ours(Path(args.run), val_split, val_pairs)
     if "beam" in args.only and args.run:
         beam_speed(Path(args.run), val_pairs, 1000)
 
