@@ -44,9 +44,12 @@ from lanternlm.train.schedule import learning_rate_at
 class TorchTransformer(nn.Module):
     """torch.nn.Transformer with what Lantern's model has around it: one token embedding for both sides, tied to
     the output projection, learned positions per side, dropout on the embeddings; pre-norm and GELU as the
-    preset (norm_first=True), so the shapes and the parameter count match."""
+    preset (norm_first=True), so the shapes and the parameter count match. Initialisation as the preset's
+    `init`: xavier is torch.nn.Transformer's own (Glorot uniform on every matrix of its layers), gpt2 overwrites its
+    Linear layers with Lantern's N(0, 0.02) start; the embeddings are N(0, 0.02) either way."""
 
-    def __init__(self, vocab: int, d: int, heads: int, layers: int, d_ff: int, dropout: float, block: int) -> None:
+    def __init__(self, vocab: int, d: int, heads: int, layers: int, d_ff: int, dropout: float, block: int,
+                 init: str = "xavier") -> None:
         super().__init__()
         self.wte = nn.Embedding(vocab, d)
         self.source_wpe, self.wpe = nn.Embedding(block, d), nn.Embedding(block, d)
@@ -55,8 +58,8 @@ class TorchTransformer(nn.Module):
                                           batch_first=True, norm_first=True)
         self.lm_head = nn.Linear(d, vocab, bias=False)
         self.lm_head.weight = self.wte.weight
-        for module in self.modules():  # the same N(0, 0.02) start as Lantern's
-            if isinstance(module, (nn.Linear, nn.Embedding)):
+        for module in self.modules():
+            if isinstance(module, nn.Embedding) or (init == "gpt2" and isinstance(module, nn.Linear)):
                 nn.init.normal_(module.weight, std=0.02)
 
     def encode(self, source, source_mask):
@@ -282,7 +285,7 @@ def n_params(model: nn.Module) -> int:
 
 
 def torch_twin(c, vocab: int) -> TorchTransformer:
-    return TorchTransformer(vocab, c.n_embd, c.n_head, c.encoder_layers, c.ff_dim, c.dropout, c.block_size)
+    return TorchTransformer(vocab, c.n_embd, c.n_head, c.encoder_layers, c.ff_dim, c.dropout, c.block_size, c.init)
 
 
 def speed(config, split, steps: int) -> None:

@@ -39,7 +39,7 @@ class ModelConfig:
     rope_theta: float = 10000.0  # RoPE base: pair i rotates by angle pos * theta^(-2i/d_head)
     norm: str = "layernorm"  # layernorm | rmsnorm
     norm_placement: str = "pre"  # pre: x + f(norm(x)); post: norm(x + f(x))
-    init: str = "gpt2"  # gpt2: N(0, 0.02²), residual outputs scaled down with depth | xavier: Glorot uniform (2017)
+    init: str = "gpt2"  # gpt2: N(0, 0.02²), residual outputs scaled down with depth | xavier: Glorot uniform
     n_kv_head: int = 0  # key/value heads: 0 = n_head (multi-head), 1 = multi-query, between = grouped-query
     qk_norm: bool = False  # RMS-normalise queries and keys per head before the dot product
     sliding_window: int = 0  # attend to at most this many most recent positions (self included); 0 = all

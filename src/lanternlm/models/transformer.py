@@ -46,7 +46,7 @@ def init_weights(module: nn.Module) -> None:
 def initialise(model: nn.Module, scheme: str, branches: Callable[[str], int]) -> None:
     """`model.init`. gpt2: `init_weights`, then each residual branch's output projection (c_proj) ~ N(0, 0.02² /
     branches(name)), so the residual stream's variance does not grow with depth (GPT-2; 1 branch = BERT).
-    xavier (the 2017 paper's code, torch.nn.Transformer): every Linear matrix ~ U(±√(6 / (fan_in + fan_out))),
+    xavier (torch.nn.Transformer, the Annotated Transformer): every Linear matrix ~ U(±√(6 / (fan_in + fan_out))),
     embeddings (and an output projection tied to them) N(0, 0.02²), biases 0, no depth scaling."""
     model.apply(init_weights)
     if scheme == "xavier":
