@@ -365,6 +365,7 @@ ENCODER_DECODER_ELSEWHERE = [
     ("eval {run} --pairs {root}/one-column.tsv", "one-column.tsv:2"),
     ("eval {run} --pairs {root}/one-column.tsv --target-column 5", "need 6"),
     ("eval {run} --beam 0", "num_beams"), ("eval {run} --limit -1", "--limit"),
+    ("eval {run} --beam 2 --length-penalty nan", "length_penalty"),
     ("convert to-hf {run} --out {root}/hf", "no Hugging Face equivalent"),
 ]
 

@@ -152,6 +152,19 @@ def test_eval_pairs_reports_bleu_chrf_and_loss(overfit_run, data, capsys):
     assert score.bleu == pytest.approx(sacrebleu.corpus_bleu(hypotheses, [[r for _, r in pairs]]).score)
 
 
+def test_eval_beam_takes_the_length_penalty(overfit_run, data, capsys, monkeypatch):
+    """`lantern eval --beam N --length-penalty L` scores the translations `lantern translate` gives with them."""
+    import lanternlm.eval.translation as translation
+
+    configs = []
+    real = translation.score_translations
+    monkeypatch.setattr(translation, "score_translations", lambda engine, pairs, config, **kw: (
+        configs.append(config), real(engine, pairs, config, **kw))[1])
+    assert main(["eval", str(overfit_run), "--beam", "3", "--length-penalty", "2.5", "-q"]) == 0
+    assert "(beam 3, length penalty 2.5)" in capsys.readouterr().out
+    assert [(c.num_beams, c.length_penalty) for c in configs] == [(3, 2.5)]
+
+
 def one_line_error(argv, capsys) -> str:
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()

@@ -110,6 +110,7 @@ def eval_command(
     source_column: int = typer.Option(0, "--source-column", help="With --pairs: the column (from 0) of the source sentence."),
     target_column: int = typer.Option(1, "--target-column", help="With --pairs: the column (from 0) of the reference translation."),
     beam: int = typer.Option(1, "--beam", help="Translation runs: beam search with this many beams; 1 = greedy."),
+    length_penalty: float = typer.Option(1.0, "--length-penalty", help="Translation runs with --beam > 1: beam score = log p / length^this, as `lantern translate`."),
     limit: int = typer.Option(0, "--limit", help="Translation runs: score only the first N pairs; 0 = all."),
     tokens: bool = typer.Option(False, "--tokens", help="Also print every scored token with p and -log p (coloured) and the running mean."),
     device: Optional[str] = DEVICE,
@@ -150,7 +151,7 @@ def eval_command(
         if input or data or stride or tokens:
             raise LanternError("--input, --data, --stride and --tokens score a token stream; a translation run "
                                "takes --pairs")
-        return eval_translation(loaded, pairs, source_column, target_column, beam, limit, quiet)
+        return eval_translation(loaded, pairs, source_column, target_column, beam, length_penalty, limit, quiet)
     block_size = loaded.model.config.block_size  # an adapted model's soft prompt takes some positions
     if not 0 <= stride <= block_size:
         raise LanternError(f"--stride must be between 1 and block_size ({block_size}), or 0")

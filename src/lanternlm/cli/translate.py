@@ -114,7 +114,7 @@ def draw_alignment(engine, result, out: Path, layer: int | None, head: int | Non
 
 
 def eval_translation(loaded, pairs_path: Optional[Path], source_column: int, target_column: int, beam: int,
-                     limit: int, quiet: bool) -> None:
+                     length_penalty: float, limit: int, quiet: bool) -> None:
     """`lantern eval` of a translation run: BLEU, chrF and loss per target token on held-out pairs."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -128,7 +128,8 @@ def eval_translation(loaded, pairs_path: Optional[Path], source_column: int, tar
                            "model (it has no encoder)")
     if limit < 0:
         raise LanternError(f"--limit must be >= 0, got {limit}")
-    config = GenerationConfig(max_new_tokens=1_000_000, temperature=0.0, num_beams=beam).validate()
+    config = GenerationConfig(max_new_tokens=1_000_000, temperature=0.0, num_beams=beam,
+                              length_penalty=length_penalty).validate()
     if pairs_path is None:
         data_dir = loaded.config.data.data_dir
         if not data_dir or not is_pairs_directory(data_dir):
@@ -146,4 +147,5 @@ def eval_translation(loaded, pairs_path: Optional[Path], source_column: int, tar
     with progress:
         score = score_translations(Engine(loaded.model, loaded.tokenizer), pairs, config,
                                    on_progress=lambda done, total: progress.update(task, completed=done, total=total))
-    typer.echo(f"{pairs_path} (beam {beam}): {score.summary()}")
+    shown = f"beam {beam}" + (f", length penalty {length_penalty:g}" if beam > 1 and length_penalty != 1.0 else "")
+    typer.echo(f"{pairs_path} ({shown}): {score.summary()}")
