@@ -389,12 +389,15 @@ def main() -> None:
     parser.add_argument("--peers", nargs="*", default=["torch.nn.Transformer", "GRU + attention", "GRU, no attention"])
     parser.add_argument("--seed", type=int, help="train.seed for the peers (initialisation and batch order); "
                                                  "train RUN with the same --set train.seed=N to compare")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="Override the preset for the peers, as `lantern train --set` did for RUN "
+                             "(e.g. train.max_iters=5000: steps and schedule)")
     args = parser.parse_args()
     from lanternlm.config import resolve_config
 
     tokenizer, split, val_split, header = load_pairs(args.data)
     seed = [f"train.seed={args.seed}"] if args.seed is not None else []
-    config = resolve_config(args.preset, overrides=[f"data.data_dir={args.data}", *seed])
+    config = resolve_config(args.preset, overrides=[f"data.data_dir={args.data}", *seed, *args.overrides])
     config.model.vocab_size = tokenizer.vocab_size
     val_pairs = read_pairs(Path(args.data) / "val.tsv")
     val_pairs = val_pairs[:args.val_limit] if args.val_limit else val_pairs
